@@ -1,0 +1,12 @@
+package config
+
+import "syscall"
+
+// machineRAM is the total RAM in bytes, 0 if unknown.
+func machineRAM() int64 {
+	var si syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&si); err != nil {
+		return 0
+	}
+	return int64(si.Totalram) * int64(si.Unit)
+}

@@ -1,0 +1,7 @@
+job "replay" {
+  traces = "a.jsonl"
+}
+
+job "replay" {
+  traces = "b.jsonl"
+}

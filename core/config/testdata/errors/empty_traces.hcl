@@ -1,0 +1,3 @@
+job "replay" {
+  traces = ""
+}

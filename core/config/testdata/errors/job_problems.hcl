@@ -1,0 +1,5 @@
+job "repaly" {
+  limit       = -3
+  concurrency = 0
+  language    = "pyton"
+}

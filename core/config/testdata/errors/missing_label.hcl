@@ -1,0 +1,3 @@
+runtime {
+  pool_size = 2
+}

@@ -1,0 +1,6 @@
+sandbox {
+  read_only_paths = ["/opt/julia", "opt/python"]
+}
+
+runtime "Python 3" {
+}

@@ -1,0 +1,4 @@
+server {
+  addr  = "localhost"
+  token = "s3cret"
+}

@@ -1,0 +1,3 @@
+runtime "python" {
+  pool_size = 
+}

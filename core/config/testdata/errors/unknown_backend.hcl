@@ -1,0 +1,5 @@
+log_level = "verbose"
+
+sandbox {
+  backend = "nativ"
+}

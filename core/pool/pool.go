@@ -1,0 +1,300 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/retool-rl/retool/core/execution"
+	"github.com/retool-rl/retool/core/sandbox"
+)
+
+// Mode says how a driver turns a warm interpreter into executions.
+type Mode int
+
+const (
+	// ForkServer: the driver speaks the zygote protocol on fd 3 and forks
+	// one child per execution (Python).
+	ForkServer Mode = iota
+	// Prespawn: each worker is one interpreter started ahead of time that
+	// reads its code from fd 3, runs it once with fds 0-2 and exits
+	// (languages whose runtimes cannot fork: Node.js, Julia).
+	Prespawn
+)
+
+// Driver is the interpreter program a runtime runs in its workers.
+type Driver struct {
+	Mode Mode
+	// Path, Args and Env as seen inside the sandbox; driver files are
+	// placed under /.retool/.
+	Path  string
+	Args  []string
+	Env   []string
+	Files map[string][]byte
+	// ReadOnlyPaths the interpreter needs beyond the system directories.
+	ReadOnlyPaths []string
+	// StartTimeout bounds a worker's start (imports included).
+	StartTimeout time.Duration
+}
+
+// Config configures a pool.
+type Config struct {
+	Name         string
+	Size         int
+	Sandbox      sandbox.Sandbox
+	Driver       Driver
+	Defaults     execution.Limits
+	WorkDirBytes int64
+	AllowNetwork bool
+	Logger       hclog.Logger
+}
+
+// ErrClosed is returned by a pool that has been closed.
+var ErrClosed = errors.New("pool closed")
+
+// Pool runs executions on warm workers.
+type Pool struct {
+	cfg      Config
+	log      hclog.Logger
+	idle     chan worker
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	alive    atomic.Int32
+	restarts atomic.Int64
+	mu       sync.Mutex
+	lastErr  error
+}
+
+// worker is one warm interpreter.
+type worker interface {
+	// exec runs one request; reusable says whether the worker can take
+	// another one.
+	exec(ctx context.Context, req *execution.Request, lim execution.Limits) (res execution.Result, reusable bool)
+	close()
+}
+
+// New starts cfg.Size workers and returns when all are warm; it fails if
+// the first worker cannot start (a missing interpreter, say).
+func New(ctx context.Context, cfg Config) (*Pool, error) {
+	if cfg.Size <= 0 {
+		cfg.Size = 1
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.Driver.StartTimeout == 0 {
+		cfg.Driver.StartTimeout = 60 * time.Second
+	}
+	cfg.Defaults = cfg.Defaults.WithDefaults(execution.DefaultLimits)
+	pctx, cancel := context.WithCancel(context.Background())
+	p := &Pool{cfg: cfg, log: cfg.Logger, idle: make(chan worker, cfg.Size), ctx: pctx, cancel: cancel}
+	errs := make(chan error, cfg.Size)
+	for i := 0; i < cfg.Size; i++ {
+		go func() {
+			w, err := p.start(ctx)
+			if err == nil {
+				p.alive.Add(1)
+				p.idle <- w
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for i := 0; i < cfg.Size; i++ {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		p.Close()
+		return nil, fmt.Errorf("start %s workers: %w", cfg.Name, first)
+	}
+	return p, nil
+}
+
+func (p *Pool) start(ctx context.Context) (worker, error) {
+	if p.cfg.Driver.Mode == Prespawn {
+		return startPrespawn(ctx, p)
+	}
+	return startFork(ctx, p)
+}
+
+// Stats describe the pool now.
+type Stats struct {
+	Ready, Total int
+	Restarts     int64
+	LastError    error
+}
+
+// Stats reports the pool's workers.
+func (p *Pool) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return Stats{Ready: len(p.idle), Total: int(p.alive.Load()), Restarts: p.restarts.Load(), LastError: p.lastErr}
+}
+
+// Degraded names the mechanisms this pool's sandbox replaces.
+func (p *Pool) Degraded() []string { return p.cfg.Sandbox.Degraded() }
+
+// Execute runs one request on a warm worker. An error means the request
+// was refused or could not be attempted; what the code did is in Result.
+func (p *Pool) Execute(ctx context.Context, req *execution.Request) (execution.Result, error) {
+	if err := req.Validate(); err != nil {
+		return execution.Result{}, err
+	}
+	lim := req.Limits.WithDefaults(p.cfg.Defaults)
+	w, err := p.acquire(ctx)
+	if err != nil {
+		return execution.Result{}, err
+	}
+	res, reusable := w.exec(ctx, req, lim)
+	res.Degraded = p.cfg.Sandbox.Degraded()
+	p.release(w, reusable)
+	return res, nil
+}
+
+func (p *Pool) acquire(ctx context.Context) (worker, error) {
+	select {
+	case w := <-p.idle:
+		return w, nil
+	default:
+	}
+	if p.alive.Load() == 0 {
+		p.mu.Lock()
+		err := p.lastErr
+		p.mu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("no %s worker is running: %w", p.cfg.Name, err)
+		}
+	}
+	select {
+	case w := <-p.idle:
+		return w, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for a %s worker: %w", p.cfg.Name, ctx.Err())
+	case <-p.ctx.Done():
+		return nil, ErrClosed
+	}
+}
+
+// release returns a worker or, when it cannot serve again, replaces it
+// in the background so that the caller never waits for a restart.
+func (p *Pool) release(w worker, reusable bool) {
+	if reusable && p.ctx.Err() == nil {
+		p.idle <- w
+		return
+	}
+	p.alive.Add(-1)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		w.close()
+		p.replace()
+	}()
+}
+
+func (p *Pool) replace() {
+	backoff := 50 * time.Millisecond
+	for p.ctx.Err() == nil {
+		w, err := p.start(p.ctx)
+		if err == nil {
+			p.mu.Lock()
+			p.lastErr = nil
+			p.mu.Unlock()
+			p.alive.Add(1)
+			p.restarts.Add(1)
+			if p.ctx.Err() != nil {
+				w.close()
+				return
+			}
+			p.idle <- w
+			return
+		}
+		p.mu.Lock()
+		p.lastErr = err
+		p.mu.Unlock()
+		p.log.Warn("worker restart failed", "runtime", p.cfg.Name, "error", err, "retry_in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-p.ctx.Done():
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// Close stops every worker and waits for replacements under way.
+func (p *Pool) Close() error {
+	p.cancel()
+	p.wg.Wait()
+	for {
+		select {
+		case w := <-p.idle:
+			w.close()
+			p.alive.Add(-1)
+		default:
+			return nil
+		}
+	}
+}
+
+// sandboxLimits turns an execution's limits into the worker's cgroup
+// limits: the interpreter's own footprint plus what the code may use.
+func sandboxLimits(lim execution.Limits, baseline int64, extraPids int) sandbox.Limits {
+	return sandbox.Limits{MemoryBytes: lim.MemoryBytes + baseline, Pids: lim.Pids + extraPids, CPUs: 1}
+}
+
+// pipes makes the three stdio pipes of an execution.
+type stdio struct {
+	inR, inW, outR, outW, errR, errW *os.File
+}
+
+func newStdio() (*stdio, error) {
+	var s stdio
+	var err error
+	if s.inR, s.inW, err = os.Pipe(); err != nil {
+		return nil, err
+	}
+	if s.outR, s.outW, err = os.Pipe(); err != nil {
+		s.closeAll()
+		return nil, err
+	}
+	if s.errR, s.errW, err = os.Pipe(); err != nil {
+		s.closeAll()
+		return nil, err
+	}
+	return &s, nil
+}
+
+func (s *stdio) closeChildEnds() {
+	for _, f := range []*os.File{s.inR, s.outW, s.errW} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+func (s *stdio) closeAll() {
+	s.closeChildEnds()
+	for _, f := range []*os.File{s.inW, s.outR, s.errR} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// feed writes stdin and closes it; a child that never reads is fine.
+func feed(w *os.File, data []byte) {
+	go func() {
+		if len(data) > 0 {
+			_, _ = w.Write(data)
+		}
+		w.Close()
+	}()
+}

@@ -1,0 +1,211 @@
+package sandbox
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/containerd/cgroups/v3"
+	"github.com/containerd/cgroups/v3/cgroup1"
+	"github.com/containerd/cgroups/v3/cgroup2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// cgroup is the part of a control group a worker needs. Both versions go
+// through containerd/cgroups so that neither is hand-written here.
+type cgroup interface {
+	add(pid int) error
+	update(Limits) error
+	usage() (Usage, error)
+	procs() ([]int, error)
+	delete() error
+}
+
+const cpuPeriod = 100000 // µs
+
+// cgroupMode reports which cgroup API this host offers to a worker.
+func cgroupMode() string {
+	switch cgroups.Mode() {
+	case cgroups.Unified:
+		return "v2"
+	case cgroups.Legacy, cgroups.Hybrid:
+		return "v1"
+	}
+	return "none"
+}
+
+// v1Controllers restricts a v1 cgroup to the controllers a worker uses:
+// creating a group in every mounted hierarchy costs time for nothing.
+func v1Controllers() ([]cgroup1.Subsystem, error) {
+	all, err := cgroup1.Default()
+	if err != nil {
+		return nil, err
+	}
+	var keep []cgroup1.Subsystem
+	for _, s := range all {
+		switch s.Name() {
+		case cgroup1.Memory, cgroup1.Pids, cgroup1.Cpu, cgroup1.Cpuacct:
+			keep = append(keep, s)
+		}
+	}
+	return keep, nil
+}
+
+func newCgroup(path string, l Limits) (cgroup, error) {
+	switch cgroupMode() {
+	case "v1":
+		cg, err := cgroup1.New(cgroup1.StaticPath(path), v1Resources(l), cgroup1.WithHierarchy(v1Controllers))
+		if err != nil {
+			return nil, fmt.Errorf("create cgroup v1 %s: %w", path, err)
+		}
+		c := &cgroupV1{cg: cg, path: path}
+		for _, s := range cg.Subsystems() {
+			if p, ok := s.(interface{ Path(string) string }); ok && s.Name() == cgroup1.Memory {
+				c.memDir = p.Path(path)
+			}
+		}
+		return c, nil
+	case "v2":
+		m, err := cgroup2.NewManager("/sys/fs/cgroup", path, v2Resources(l))
+		if err != nil {
+			return nil, fmt.Errorf("create cgroup v2 %s: %w", path, err)
+		}
+		return &cgroupV2{m: m}, nil
+	}
+	return nil, errors.New("no cgroup hierarchy mounted")
+}
+
+func v1Resources(l Limits) *specs.LinuxResources {
+	r := &specs.LinuxResources{}
+	if l.MemoryBytes > 0 {
+		m := l.MemoryBytes
+		r.Memory = &specs.LinuxMemory{Limit: &m}
+	}
+	if l.Pids > 0 {
+		n := int64(l.Pids)
+		r.Pids = &specs.LinuxPids{Limit: &n}
+	}
+	if l.CPUs > 0 {
+		q, p := int64(l.CPUs*cpuPeriod), uint64(cpuPeriod)
+		r.CPU = &specs.LinuxCPU{Quota: &q, Period: &p}
+	}
+	return r
+}
+
+func v2Resources(l Limits) *cgroup2.Resources {
+	r := &cgroup2.Resources{}
+	if l.MemoryBytes > 0 {
+		m, swap := l.MemoryBytes, int64(0)
+		r.Memory = &cgroup2.Memory{Max: &m, Swap: &swap}
+	}
+	if l.Pids > 0 {
+		r.Pids = &cgroup2.Pids{Max: int64(l.Pids)}
+	}
+	if l.CPUs > 0 {
+		q, p := int64(l.CPUs*cpuPeriod), uint64(cpuPeriod)
+		r.CPU = &cgroup2.CPU{Max: cgroup2.NewCPUMax(&q, &p)}
+	}
+	return r
+}
+
+type cgroupV1 struct {
+	cg     cgroup1.Cgroup
+	path   string
+	memDir string
+}
+
+func (c *cgroupV1) add(pid int) error {
+	return c.cg.Add(cgroup1.Process{Pid: pid})
+}
+
+func (c *cgroupV1) update(l Limits) error { return c.cg.Update(v1Resources(l)) }
+
+func (c *cgroupV1) usage() (Usage, error) {
+	st, err := c.cg.Stat(cgroup1.IgnoreNotExist)
+	if err != nil {
+		return Usage{}, err
+	}
+	u := Usage{CgroupTracked: true}
+	if st.CPU != nil && st.CPU.Usage != nil {
+		u.CPUTime = time.Duration(st.CPU.Usage.Total)
+	}
+	if st.Memory != nil && st.Memory.Usage != nil {
+		u.PeakMemory = int64(st.Memory.Usage.Max)
+	}
+	// The kill counter lives only in memory.oom_control on v1.
+	if c.memDir != "" {
+		if b, err := os.ReadFile(filepath.Join(c.memDir, "memory.oom_control")); err == nil {
+			u.OOMKills = keyedValue(b, "oom_kill")
+		}
+	}
+	return u, nil
+}
+
+func (c *cgroupV1) procs() ([]int, error) {
+	ps, err := c.cg.Processes(cgroup1.Pids, true)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, p.Pid)
+	}
+	return out, nil
+}
+
+func (c *cgroupV1) delete() error { return c.cg.Delete() }
+
+type cgroupV2 struct{ m *cgroup2.Manager }
+
+func (c *cgroupV2) add(pid int) error     { return c.m.AddProc(uint64(pid)) }
+func (c *cgroupV2) update(l Limits) error { return c.m.Update(v2Resources(l)) }
+
+func (c *cgroupV2) usage() (Usage, error) {
+	st, err := c.m.Stat()
+	if err != nil {
+		return Usage{}, err
+	}
+	u := Usage{CgroupTracked: true}
+	if st.CPU != nil {
+		u.CPUTime = time.Duration(st.CPU.UsageUsec) * time.Microsecond
+	}
+	if st.Memory != nil {
+		u.PeakMemory = int64(st.Memory.MaxUsage)
+	}
+	if st.MemoryEvents != nil {
+		u.OOMKills = st.MemoryEvents.OomKill
+	}
+	return u, nil
+}
+
+func (c *cgroupV2) procs() ([]int, error) {
+	ps, err := c.m.Procs(true)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, int(p))
+	}
+	return out, nil
+}
+
+func (c *cgroupV2) delete() error { return c.m.Delete() }
+
+// keyedValue reads "key N" from a flat keyed file such as memory.oom_control.
+func keyedValue(b []byte, key string) uint64 {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := bytes.Fields(sc.Bytes())
+		if len(f) == 2 && string(f[0]) == key {
+			n, _ := strconv.ParseUint(string(f[1]), 10, 64)
+			return n
+		}
+	}
+	return 0
+}

@@ -1,0 +1,96 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"os"
+	"time"
+)
+
+// Sandbox starts isolated workers.
+type Sandbox interface {
+	// Start launches spec.Path inside a fresh sandbox. The worker keeps
+	// running until Close or until its program exits.
+	Start(ctx context.Context, spec Spec) (Worker, error)
+	// Degraded names the mechanisms this host lacks and what replaces
+	// them, e.g. "memory: RLIMIT_AS (no memory cgroup)". Empty when the
+	// backend enforces everything itself.
+	Degraded() []string
+	// Name is the backend's name as written in retool.hcl.
+	Name() string
+	// ExecUID is the user id executions should switch to inside a worker,
+	// or -1 when the backend cannot give them an id of their own.
+	ExecUID() int
+	// Isolated reports whether a worker has its own pid and mount
+	// namespaces (so everything but its init belongs to the worker).
+	Isolated() bool
+}
+
+// Worker is one sandboxed process tree.
+type Worker interface {
+	// Pid is the host pid of the worker's first process.
+	Pid() int
+	// SetLimits changes the limits enforced on the whole worker (its
+	// cgroup); called before each execution.
+	SetLimits(Limits) error
+	// Usage reads the worker's accounting since the last ResetUsage.
+	Usage() (Usage, error)
+	// Done is closed when the worker's process tree has exited.
+	Done() <-chan struct{}
+	// ExitStatus is the program's exit code, or 128+signal, once Done.
+	ExitStatus() int
+	// Close kills every process of the worker and removes its cgroup,
+	// mounts and temporary directories. It is safe to call twice.
+	Close() error
+}
+
+// Spec describes the program a worker runs and the sandbox around it.
+type Spec struct {
+	// Name identifies the worker in logs and cgroup names ("python-0").
+	Name string
+	// Path, Args and Env of the program as seen inside the sandbox.
+	Path string
+	Args []string
+	Env  []string
+	// Files are written (read-only for the code) under /.retool inside the
+	// sandbox before the program starts: driver scripts and the like.
+	Files map[string][]byte
+	// ReadOnlyPaths are extra host paths made visible read-only.
+	ReadOnlyPaths []string
+	// WorkDirBytes caps the tmpfs mounted at /work (and /tmp).
+	WorkDirBytes int64
+	// AllowNetwork keeps the host's network; by default the worker has
+	// its own network namespace with only loopback.
+	AllowNetwork bool
+	// Limits applied to the worker as a whole from the start.
+	Limits Limits
+	// ExtraFiles are passed to the program as fd 3, 4, ...
+	ExtraFiles []*os.File
+	// StdioFromExtra makes ExtraFiles[0:3] the program's stdin, stdout and
+	// stderr; the rest follow from fd 3.
+	StdioFromExtra bool
+	// UID the program runs as; -1 keeps the sandbox's root (which holds
+	// only the capabilities a fork server needs).
+	UID int
+	// Stderr receives the program's own stderr (driver diagnostics).
+	Stderr *os.File
+}
+
+// Limits bound a worker. Zero means "no limit from this field".
+type Limits struct {
+	MemoryBytes int64
+	Pids        int
+	// CPUs is the share of CPU the worker may use (1.0 = one core).
+	CPUs float64
+}
+
+// Usage is what the kernel accounted for a worker.
+type Usage struct {
+	CPUTime       time.Duration
+	PeakMemory    int64
+	OOMKills      uint64
+	CgroupTracked bool
+}
+
+// ErrUnavailable is returned when a backend cannot run on this host.
+var ErrUnavailable = errors.New("sandbox backend unavailable on this host")

@@ -1,0 +1,274 @@
+# retool's Python fork server ("zygote").
+#
+# Runs inside a worker sandbox. It imports the configured libraries once,
+# then forks one fresh child per execution; the zygote itself never runs
+# user code. Frames on fd 3: 4-byte big-endian length + JSON; an exec
+# request carries three file descriptors (stdin, stdout, stderr) owned by
+# the host, which reads the output directly.
+import ast
+import ctypes
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import struct
+import sys
+import traceback
+
+WORK_ROOT = os.getcwd()
+EXEC_UID = int(os.environ.get("RETOOL_EXEC_UID", "-1"))
+ISOLATED = os.environ.get("RETOOL_ISOLATED") == "1"
+PRELOAD = [m for m in os.environ.get("RETOOL_PRELOAD", "").split(",") if m]
+STAR = [m for m in os.environ.get("RETOOL_STAR_IMPORT", "").split(",") if m]
+FETCH_MAX = 16 << 20
+
+libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1
+
+for _m in PRELOAD:
+    __import__(_m)
+BASE_GLOBALS = {"__name__": "__main__", "__builtins__": __builtins__}
+for _m in STAR:
+    exec("from %s import *" % _m, BASE_GLOBALS)
+
+sock = socket.socket(fileno=3)
+
+
+def send(obj):
+    data = json.dumps(obj).encode()
+    sock.sendall(struct.pack(">I", len(data)) + data)
+
+
+def recv():
+    """Reads one frame and the descriptors that came with it."""
+    head, fds = b"", []
+    while len(head) < 4:
+        msg, anc, _, _ = socket.recv_fds(sock, 4 - len(head), 8)
+        if not msg:
+            raise EOFError
+        head += msg
+        fds += anc
+    n = struct.unpack(">I", head)[0]
+    body = bytearray()
+    while len(body) < n:
+        msg, anc, _, _ = socket.recv_fds(sock, min(n - len(body), 1 << 20), 8)
+        if not msg:
+            raise EOFError
+        body += msg
+        fds += anc
+    return json.loads(body), fds
+
+
+def safe_path(wd, rel):
+    if not rel or rel.startswith("/") or ".." in rel.split("/"):
+        raise ValueError("path %r escapes the work dir" % rel)
+    full = os.path.realpath(os.path.join(wd, rel))
+    if full != wd and not full.startswith(wd + "/"):
+        raise ValueError("path %r escapes the work dir" % rel)
+    return full
+
+
+def run_code(src, g):
+    """Runs src in globals g; a bare last expression has its value printed."""
+    tree = ast.parse(src, "<code>", "exec")
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+    exec(compile(tree, "<code>", "exec"), g)
+    if last is not None:
+        value = eval(compile(last, "<code>", "eval"), g)
+        if value is not None:
+            print(value)
+
+
+def report_exception():
+    etype, value, tb = sys.exc_info()
+    # Hide the driver's own frames: the traceback starts in the user's code.
+    while tb is not None and tb.tb_frame.f_code.co_filename != "<code>":
+        tb = tb.tb_next
+    if isinstance(value, SyntaxError):
+        tb = None
+    traceback.print_exception(etype, value, tb, file=sys.stderr)
+
+
+def setup_child(req, fds, wd):
+    """In the forked child: switch to the execution's stdio, user and limits."""
+    import io
+    import resource
+
+    for target, fd in enumerate(fds[:3]):
+        os.dup2(fd, target)
+    for fd in fds:
+        if fd > 2:
+            os.close(fd)
+    sock.close()
+    os.setsid()
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
+    rl = req.get("rlimits", {})
+    for name, key in (("cpu", resource.RLIMIT_CPU), ("fsize", resource.RLIMIT_FSIZE),
+                      ("nofile", resource.RLIMIT_NOFILE), ("nproc", resource.RLIMIT_NPROC),
+                      ("as", resource.RLIMIT_AS)):
+        v = rl.get(name, 0)
+        if v > 0:
+            hard = v + 1 if name == "cpu" else v
+            resource.setrlimit(key, (v, hard))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if EXEC_UID >= 0:
+        os.setgroups([])
+        os.setgid(EXEC_UID)
+        os.setuid(EXEC_UID)
+    os.chdir(wd)
+    os.environ["HOME"] = wd
+    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8", errors="replace")
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
+                                  errors="backslashreplace", write_through=True)
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                                  errors="backslashreplace", write_through=True)
+    import base64
+    for f in req.get("files", []):
+        path = safe_path(wd, f["path"])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as out:
+            out.write(base64.b64decode(f["data"]))
+
+
+def child_main(req, fds, wd, g):
+    code = 0
+    try:
+        setup_child(req, fds, wd)
+        run_code(req["code"], g)
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if not isinstance(e.code, (int, type(None))):
+            print(e.code, file=sys.stderr)
+    except BaseException:
+        report_exception()
+        code = 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        pass
+    os._exit(code & 0xFF)
+
+
+def kill_leftovers(child):
+    """Kills what an execution left behind: daemons, stopped or zombie kin."""
+    if not ISOLATED:
+        try:
+            os.killpg(child, signal.SIGKILL)
+        except OSError:
+            pass
+        return
+    me = os.getpid()
+    for _ in range(1000):
+        others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
+        if not others:
+            return
+        for p in others:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        select.select([], [], [], 0.001)
+    raise RuntimeError("leftover processes survive SIGKILL")
+
+
+def fetch(wd, names):
+    import base64
+    out, errors = [], []
+    for rel in names:
+        try:
+            path = safe_path(wd, rel)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                st = os.fstat(fd)
+                if not (st.st_mode & 0o170000 == 0o100000):
+                    raise ValueError("%s is not a regular file" % rel)
+                if st.st_size > FETCH_MAX:
+                    raise ValueError("%s is larger than %d bytes" % (rel, FETCH_MAX))
+                data = os.read(fd, FETCH_MAX + 1)
+            finally:
+                os.close(fd)
+            out.append({"path": rel, "data": base64.b64encode(data).decode()})
+        except (OSError, ValueError) as e:
+            errors.append("fetch %s: %s" % (rel, e.strerror if isinstance(e, OSError) else e))
+    return out, errors
+
+
+def wait_child(pid, req_id):
+    """Waits for the child while honouring kill requests from the host."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        while True:
+            r, _, _ = select.select([sock, pidfd], [], [])
+            if pidfd in r:
+                break
+            msg, fds = recv()
+            for fd in fds:
+                os.close(fd)
+            if msg.get("op") == "kill":
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+    finally:
+        os.close(pidfd)
+    _, status, ru = os.wait4(pid, 0)
+    return status, ru
+
+
+def do_exec(req, fds, seq):
+    wd = os.path.join(WORK_ROOT, "e%d" % seq)
+    os.mkdir(wd, 0o700)
+    if EXEC_UID >= 0:
+        os.chown(wd, EXEC_UID, EXEC_UID)
+    g = dict(BASE_GLOBALS)
+    pid = os.fork()
+    if pid == 0:
+        child_main(req, fds, wd, g)
+    for fd in fds:
+        os.close(fd)
+    status, ru = wait_child(pid, req.get("id"))
+    kill_leftovers(pid)
+    files, errors = fetch(wd, req.get("fetch", []))
+    shutil.rmtree(wd, ignore_errors=True)
+    ev = {"ev": "exit", "id": req.get("id"), "code": -1, "signal": 0,
+          "utime_us": int(ru.ru_utime * 1e6), "stime_us": int(ru.ru_stime * 1e6),
+          "maxrss_kb": ru.ru_maxrss, "files": files, "errors": errors}
+    if os.WIFEXITED(status):
+        ev["code"] = os.WEXITSTATUS(status)
+    elif os.WIFSIGNALED(status):
+        ev["signal"] = os.WTERMSIG(status)
+    send(ev)
+
+
+def main():
+    send({"ev": "ready", "pid": os.getpid(), "version": sys.version.split()[0], "exec_uid": EXEC_UID})
+    seq = 0
+    while True:
+        try:
+            req, fds = recv()
+        except EOFError:
+            return
+        op = req.get("op")
+        if op == "exec":
+            seq += 1
+            try:
+                do_exec(req, fds, seq)
+            except Exception as e:
+                send({"ev": "exit", "id": req.get("id"), "error": "zygote: %s" % e})
+        else:
+            for fd in fds:
+                os.close(fd)
+
+
+if __name__ == "__main__":
+    main()
