@@ -375,4 +375,3 @@ func dropPrivileges() error {
 	}
 	return nil
 }
-

@@ -28,7 +28,10 @@ libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG = 1
 
 for _m in PRELOAD:
-    __import__(_m)
+    try:
+        __import__(_m)
+    except ImportError as _e:
+        print("zygote: preload %s skipped: %s" % (_m, _e), file=sys.stderr)
 BASE_GLOBALS = {"__name__": "__main__", "__builtins__": __builtins__}
 for _m in STAR:
     exec("from %s import *" % _m, BASE_GLOBALS)

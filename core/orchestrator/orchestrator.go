@@ -1,0 +1,316 @@
+// Package orchestrator starts installed runtime plugins as isolated
+// subprocesses (go-plugin over gRPC, checksums verified before start),
+// routes executions to them by language, restarts a plugin that crashed
+// and kills whole process groups on shutdown. It does not sandbox code
+// itself: the plugins do, through core/sandbox.
+package orchestrator
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os/exec"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/retool-rl/retool/core/config"
+	"github.com/retool-rl/retool/core/execution"
+	"github.com/retool-rl/retool/plugins/install"
+	"github.com/retool-rl/retool/plugins/sdk"
+)
+
+// ErrUnknownLanguage is returned when no installed plugin runs a language.
+var ErrUnknownLanguage = errors.New("no installed runtime runs this language")
+
+// Orchestrator owns the running plugins.
+type Orchestrator struct {
+	cfg *config.Config
+	dir *install.Dir
+	log hclog.Logger
+
+	mu      sync.Mutex
+	running map[string]*runtimePlugin
+	closed  bool
+}
+
+type runtimePlugin struct {
+	m      install.Manifest
+	client *plugin.Client
+	cmd    *exec.Cmd
+	rt     sdk.Runtime
+	info   sdk.Info
+}
+
+// New prepares an orchestrator; plugins start on first use or Start.
+func New(cfg *config.Config, dir *install.Dir, log hclog.Logger) *Orchestrator {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &Orchestrator{cfg: cfg, dir: dir, log: log, running: map[string]*runtimePlugin{}}
+}
+
+// Start launches the named plugins (all installed ones when none named)
+// and waits until their workers are warm.
+func (o *Orchestrator) Start(ctx context.Context, names ...string) error {
+	if len(names) == 0 {
+		ms, err := o.dir.List()
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			names = append(names, m.Name)
+		}
+	}
+	var errs []error
+	for _, n := range names {
+		if _, err := o.plugin(ctx, n); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Languages maps each language to the plugin that runs it.
+func (o *Orchestrator) Languages() (map[string]string, error) {
+	ms, err := o.dir.List()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, m := range ms {
+		for _, l := range m.Languages {
+			out[l] = m.Name
+		}
+	}
+	return out, nil
+}
+
+func (o *Orchestrator) pluginFor(ctx context.Context, lang string) (*runtimePlugin, error) {
+	langs, err := o.Languages()
+	if err != nil {
+		return nil, err
+	}
+	name, ok := langs[lang]
+	if !ok {
+		known := make([]string, 0, len(langs))
+		for l := range langs {
+			known = append(known, l)
+		}
+		sort.Strings(known)
+		if len(known) == 0 {
+			return nil, fmt.Errorf("%w: %q (no runtime plugins installed; run `retool plugin install`)", ErrUnknownLanguage, lang)
+		}
+		return nil, fmt.Errorf("%w: %q (installed: %s)", ErrUnknownLanguage, lang, strings.Join(known, ", "))
+	}
+	return o.plugin(ctx, name)
+}
+
+// plugin returns the running plugin, starting or restarting it.
+func (o *Orchestrator) plugin(ctx context.Context, name string) (*runtimePlugin, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return nil, errors.New("orchestrator closed")
+	}
+	if p, ok := o.running[name]; ok {
+		if !p.client.Exited() {
+			return p, nil
+		}
+		o.log.Warn("runtime plugin exited; restarting", "plugin", name)
+		killGroup(p.cmd)
+		delete(o.running, name)
+	}
+	m, err := o.dir.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	p, err := o.launch(ctx, m)
+	if err != nil {
+		return nil, fmt.Errorf("start %s runtime: %w", name, err)
+	}
+	o.running[name] = p
+	return p, nil
+}
+
+func (o *Orchestrator) launch(ctx context.Context, m *install.Manifest) (*runtimePlugin, error) {
+	sum, err := hex.DecodeString(m.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("manifest checksum: %w", err)
+	}
+	cmd := exec.Command(m.Binary)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		Plugins:          plugin.PluginSet{sdk.PluginName: &sdk.RuntimePlugin{}},
+		Cmd:              cmd,
+		SecureConfig:     &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()},
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		Logger:           o.log.Named(m.Name),
+		StartTimeout:     30 * time.Second,
+	})
+	rpc, err := client.Client()
+	if err != nil {
+		client.Kill()
+		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
+			return nil, fmt.Errorf("binary %s changed since it was installed (checksum mismatch); reinstall it", m.Binary)
+		}
+		return nil, err
+	}
+	raw, err := rpc.Dispense(sdk.PluginName)
+	if err != nil {
+		client.Kill()
+		return nil, err
+	}
+	rt := raw.(sdk.Runtime)
+	info, err := rt.Info(ctx)
+	if err != nil {
+		client.Kill()
+		return nil, err
+	}
+	if err := rt.Configure(ctx, o.settings(m.Name)); err != nil {
+		client.Kill()
+		return nil, err
+	}
+	return &runtimePlugin{m: *m, client: client, cmd: cmd, rt: rt, info: info}, nil
+}
+
+func (o *Orchestrator) settings(name string) sdk.Settings {
+	s := sdk.Settings{PoolSize: 1, DefaultLimits: execution.DefaultLimits}
+	if o.cfg == nil {
+		return s
+	}
+	s.Sandbox = sdk.SandboxSettings{
+		Backend: o.cfg.Sandbox.Backend, WorkDirBytes: o.cfg.Sandbox.WorkDirBytes,
+		ReadOnlyPaths: o.cfg.Sandbox.ReadOnlyPaths, AllowNetwork: o.cfg.Sandbox.AllowNetwork,
+	}
+	if r, ok := o.cfg.Runtime(name); ok {
+		s.PoolSize = r.PoolSize
+		s.Values = r.Settings
+		s.DefaultLimits = execution.Limits{
+			WallTime: r.Limits.WallTime, CPUTime: r.Limits.CPUTime, MemoryBytes: r.Limits.MemoryBytes,
+			Pids: r.Limits.Pids, OutputBytes: r.Limits.OutputBytes, FileSizeBytes: r.Limits.FileSizeBytes,
+			OpenFiles: r.Limits.OpenFiles,
+		}.WithDefaults(execution.DefaultLimits)
+	}
+	return s
+}
+
+// Execute routes req to the plugin for its language. A plugin that dies
+// during the call yields a SandboxError result; the next call restarts it.
+func (o *Orchestrator) Execute(ctx context.Context, req *execution.Request) (execution.Result, error) {
+	if err := req.Validate(); err != nil {
+		return execution.Result{}, err
+	}
+	p, err := o.pluginFor(ctx, req.Language)
+	if err != nil {
+		return execution.Result{}, err
+	}
+	res, err := p.rt.Execute(ctx, req)
+	if err != nil && p.client.Exited() {
+		return execution.Result{Status: execution.SandboxError,
+			Message: fmt.Sprintf("runtime plugin %s crashed during the execution; it restarts on the next one", p.m.Name)}, nil
+	}
+	return res, err
+}
+
+// Health asks every running plugin.
+func (o *Orchestrator) Health(ctx context.Context) map[string]sdk.Health {
+	o.mu.Lock()
+	ps := make(map[string]*runtimePlugin, len(o.running))
+	for n, p := range o.running {
+		ps[n] = p
+	}
+	o.mu.Unlock()
+	out := map[string]sdk.Health{}
+	for n, p := range ps {
+		h, err := p.rt.Health(ctx)
+		if err != nil {
+			h = sdk.Health{Message: err.Error()}
+		}
+		out[n] = h
+	}
+	return out
+}
+
+// Running lists the names of running plugins.
+func (o *Orchestrator) Running() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []string
+	for n := range o.running {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Close stops every plugin and its process group: go-plugin alone leaves
+// grandchildren behind.
+func (o *Orchestrator) Close() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.closed = true
+	for n, p := range o.running {
+		p.client.Kill()
+		killGroup(p.cmd)
+		delete(o.running, n)
+	}
+	return nil
+}
+
+func killGroup(cmd *exec.Cmd) {
+	if cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+}
+
+// Prober asks a plugin binary for its Info: install's check that a file
+// is a retool runtime plugin speaking this protocol.
+type Prober struct{ Log hclog.Logger }
+
+// Probe implements install.Prober.
+func (p Prober) Probe(ctx context.Context, binary string) (install.Info, error) {
+	log := p.Log
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	cmd := exec.Command(binary)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		Plugins:          plugin.PluginSet{sdk.PluginName: &sdk.RuntimePlugin{}},
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		Logger:           log,
+		StartTimeout:     10 * time.Second,
+	})
+	defer func() { client.Kill(); killGroup(cmd) }()
+	rpc, err := client.Client()
+	if err != nil {
+		if strings.Contains(err.Error(), "Incompatible API version") {
+			return install.Info{}, fmt.Errorf("%w: %v", install.ErrProtocolMismatch, err)
+		}
+		return install.Info{}, fmt.Errorf("%w: %v", install.ErrNotAPlugin, err)
+	}
+	raw, err := rpc.Dispense(sdk.PluginName)
+	if err != nil {
+		return install.Info{}, fmt.Errorf("%w: %v", install.ErrNotAPlugin, err)
+	}
+	info, err := raw.(sdk.Runtime).Info(ctx)
+	if err != nil {
+		return install.Info{}, fmt.Errorf("%w: %v", install.ErrNotAPlugin, err)
+	}
+	return install.Info{Name: info.Name, Version: info.Version, Languages: info.Languages,
+		Capabilities: info.Capabilities, ProtocolVersion: info.ProtocolVersion}, nil
+}

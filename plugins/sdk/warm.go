@@ -1,0 +1,162 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/retool-rl/retool/core/execution"
+	"github.com/retool-rl/retool/core/pool"
+	"github.com/retool-rl/retool/core/sandbox"
+)
+
+// WarmRuntime is the warm-interpreter helper: give it the runtime's Info
+// and a function that describes the driver, and it keeps a pool of
+// sandboxed, pre-warmed workers that run each execution in a fresh
+// process. A new language is a driver script plus a few lines of Go.
+type WarmRuntime struct {
+	NoSessions
+	Meta Info
+	// Driver describes the interpreter program given the runtime block's
+	// settings from retool.hcl (for example "interpreter").
+	Driver func(values map[string]string) (pool.Driver, error)
+	Logger hclog.Logger
+
+	mu   sync.Mutex
+	pool *pool.Pool
+	set  Settings
+}
+
+var _ Runtime = (*WarmRuntime)(nil)
+
+// Info implements Runtime.
+func (w *WarmRuntime) Info(context.Context) (Info, error) {
+	info := w.Meta
+	info.ProtocolVersion = ProtocolVersion
+	return info, nil
+}
+
+// Configure implements Runtime: it (re)starts the pool with the settings.
+func (w *WarmRuntime) Configure(ctx context.Context, s Settings) error {
+	if s.PoolSize < 0 {
+		return fmt.Errorf("%w: pool size %d is negative", execution.ErrInvalid, s.PoolSize)
+	}
+	if err := s.DefaultLimits.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", execution.ErrInvalid, err)
+	}
+	driver, err := w.Driver(s.Values)
+	if err != nil {
+		return fmt.Errorf("configure %s runtime: %w", w.Meta.Name, err)
+	}
+	var sb sandbox.Sandbox
+	switch s.Sandbox.Backend {
+	case "", "native":
+		sb = sandbox.NewNative(true)
+	case "none":
+		sb = sandbox.NewNative(false)
+	default:
+		return fmt.Errorf("%w: sandbox backend %q is not available in this runtime (native, none)", execution.ErrInvalid, s.Sandbox.Backend)
+	}
+	driver.ReadOnlyPaths = append(driver.ReadOnlyPaths, s.Sandbox.ReadOnlyPaths...)
+	log := w.Logger
+	if log == nil {
+		log = hclog.Default()
+	}
+	p, err := pool.New(ctx, pool.Config{
+		Name: w.Meta.Name, Size: s.PoolSize, Sandbox: sb, Driver: driver,
+		Defaults: s.DefaultLimits, WorkDirBytes: s.Sandbox.WorkDirBytes,
+		AllowNetwork: s.Sandbox.AllowNetwork, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	old := w.pool
+	w.pool, w.set = p, s
+	w.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	return nil
+}
+
+func (w *WarmRuntime) current(ctx context.Context) (*pool.Pool, error) {
+	w.mu.Lock()
+	p := w.pool
+	w.mu.Unlock()
+	if p != nil {
+		return p, nil
+	}
+	// Used without Configure (tests, a bare plugin): one native worker.
+	if err := w.Configure(ctx, Settings{PoolSize: 1}); err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pool, nil
+}
+
+// Health implements Runtime.
+func (w *WarmRuntime) Health(context.Context) (Health, error) {
+	w.mu.Lock()
+	p := w.pool
+	w.mu.Unlock()
+	if p == nil {
+		return Health{Ready: true, Message: "not configured; workers start on first use"}, nil
+	}
+	st := p.Stats()
+	h := Health{Ready: st.Total > 0, WorkersReady: st.Ready, WorkersTotal: st.Total,
+		Restarts: st.Restarts, Degraded: p.Degraded()}
+	if st.LastError != nil {
+		h.Message = st.LastError.Error()
+	}
+	return h, nil
+}
+
+// Execute implements Runtime.
+func (w *WarmRuntime) Execute(ctx context.Context, req *execution.Request) (execution.Result, error) {
+	if req.Language != "" && !slices.Contains(w.Meta.Languages, req.Language) {
+		return execution.Result{}, fmt.Errorf("%w: runtime %s does not run language %q", execution.ErrInvalid, w.Meta.Name, req.Language)
+	}
+	p, err := w.current(ctx)
+	if err != nil {
+		return execution.Result{}, err
+	}
+	return p.Execute(ctx, req)
+}
+
+// Close stops the workers.
+func (w *WarmRuntime) Close() error {
+	w.mu.Lock()
+	p := w.pool
+	w.pool = nil
+	w.mu.Unlock()
+	if p != nil {
+		return p.Close()
+	}
+	return nil
+}
+
+// Interpreter returns the "interpreter" setting or def, checked to exist.
+func Interpreter(values map[string]string, def string) (string, error) {
+	path := def
+	if v := values["interpreter"]; v != "" {
+		path = v
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("interpreter %s not found (set settings.interpreter in the runtime block)", path)
+		}
+		return "", fmt.Errorf("interpreter %s: %w", path, err)
+	}
+	if fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("interpreter %s is not an executable file", path)
+	}
+	return path, nil
+}

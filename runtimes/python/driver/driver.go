@@ -1,0 +1,61 @@
+// Package driver embeds the Python fork-server driver and builds the
+// python and sympy runtimes on it: they differ only in what the warm
+// interpreter imports before it forks.
+package driver
+
+import (
+	_ "embed"
+	"strings"
+
+	"github.com/retool-rl/retool/core/pool"
+	"github.com/retool-rl/retool/plugins/sdk"
+	"github.com/retool-rl/retool/version"
+)
+
+//go:embed zygote.py
+var zygote []byte
+
+// Debian's interpreter: the python3 first on PATH may be a pyenv shim that
+// costs ~100 ms a start and lacks Debian's packages.
+const defaultInterpreter = "/usr/bin/python3"
+
+// Options say what a Python-based runtime preloads.
+type Options struct {
+	Name      string
+	Languages []string
+	// Preload is imported once in the zygote when available.
+	Preload []string
+	// StarImport modules are imported with `from M import *` into every
+	// execution's globals (and must be available).
+	StarImport []string
+}
+
+// Runtime returns the runtime for o.
+func Runtime(o Options) *sdk.WarmRuntime {
+	return &sdk.WarmRuntime{
+		Meta: sdk.Info{
+			Name: o.Name, Version: version.Version, Languages: o.Languages,
+			Capabilities: []string{"fork-pool", "files", "stdin"},
+		},
+		Driver: func(values map[string]string) (pool.Driver, error) {
+			py, err := sdk.Interpreter(values, defaultInterpreter)
+			if err != nil {
+				return pool.Driver{}, err
+			}
+			preload := o.Preload
+			if v, ok := values["preload"]; ok {
+				preload = strings.Split(v, ",")
+			}
+			return pool.Driver{
+				Mode: pool.ForkServer,
+				Path: py,
+				Args: []string{py, "-I", "/.retool/zygote.py"},
+				Env: []string{
+					"RETOOL_PRELOAD=" + strings.Join(preload, ","),
+					"RETOOL_STAR_IMPORT=" + strings.Join(o.StarImport, ","),
+				},
+				Files: map[string][]byte{"zygote.py": zygote},
+			}, nil
+		},
+	}
+}
