@@ -254,6 +254,16 @@ func (o *Orchestrator) Running() []string {
 	return out
 }
 
+// Pid is the process id of a running plugin, 0 if it is not running.
+func (o *Orchestrator) Pid(name string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if p, ok := o.running[name]; ok && p.cmd.Process != nil && !p.client.Exited() {
+		return p.cmd.Process.Pid
+	}
+	return 0
+}
+
 // Close stops every plugin and its process group: go-plugin alone leaves
 // grandchildren behind.
 func (o *Orchestrator) Close() error {

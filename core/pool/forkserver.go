@@ -65,6 +65,14 @@ type forkWorker struct {
 	baseline int64
 	limits   sandbox.Limits
 	seq      int64
+	// tracked: the worker has a cgroup; oomKills is its OOM-kill count
+	// after the last execution (read only when a child dies by SIGKILL:
+	// reading cgroup files on every execution costs more than the fork).
+	tracked  bool
+	oomKills uint64
+	// session: the driver's session child owns the socket and cannot
+	// answer a kill request mid-execution; stopping means killing the worker.
+	session bool
 }
 
 func driverEnv(p *Pool) []string {
@@ -130,7 +138,7 @@ func startFork(ctx context.Context, p *Pool) (*forkWorker, error) {
 		return nil, ctx.Err()
 	}
 	if u, err := sb.Usage(); err == nil {
-		w.baseline = u.PeakMemory
+		w.baseline, w.tracked, w.oomKills = u.PeakMemory, u.CgroupTracked, u.OOMKills
 	}
 	return w, nil
 }
@@ -183,13 +191,12 @@ func (w *forkWorker) exec(ctx context.Context, req *execution.Request, lim execu
 		}
 		w.limits = want
 	}
-	before, _ := w.sb.Usage()
 	io, err := newStdio()
 	if err != nil {
 		return sandboxError("pipes: %v", err), true
 	}
 	msg := execMsg{Op: "exec", ID: w.seq, Code: req.Code, Fetch: req.FetchFiles,
-		RLimits: execRLimits(lim, before.CgroupTracked)}
+		RLimits: execRLimits(lim, w.tracked)}
 	for _, f := range req.Files {
 		msg.Files = append(msg.Files, wireFile{Path: f.Path, Data: base64.StdEncoding.EncodeToString(f.Content)})
 	}
@@ -203,7 +210,11 @@ func (w *forkWorker) exec(ctx context.Context, req *execution.Request, lim execu
 	cap := newCapture(lim.OutputBytes)
 	cap.start(io.outR, io.errR)
 	feed(io.inW, req.Stdin)
-	ev, k, ok := w.await(ctx, lim, cap, func() { _ = w.c.send(execMsg{Op: "kill", ID: w.seq}) })
+	stop := func() { _ = w.c.send(execMsg{Op: "kill", ID: w.seq}) }
+	if w.session {
+		stop = func() { _ = w.sb.Close() }
+	}
+	ev, k, ok := w.await(ctx, lim, cap, stop)
 	wall := time.Since(start)
 	drained := waitCapture(cap, io)
 	res := execution.Result{WallTime: wall}
@@ -220,20 +231,25 @@ func (w *forkWorker) exec(ctx context.Context, req *execution.Request, lim execu
 		res.Status, res.Message = execution.SandboxError, ev.Error
 		return res, false
 	}
-	after, _ := w.sb.Usage()
 	res.ExitCode, res.Signal = ev.Code, ev.Signal
+	// The child's rusage covers every descendant it waited for; what it
+	// did not wait for was killed at the end and is bounded by the cgroup.
 	res.CPUTime = time.Duration(ev.UtimeUs+ev.StimeUs) * time.Microsecond
-	if after.CgroupTracked && after.CPUTime > before.CPUTime {
-		res.CPUTime = after.CPUTime - before.CPUTime
-	}
 	res.PeakMemory = ev.MaxrssKB << 10
+	oom := false
+	if w.tracked && syscall.Signal(ev.Signal) == syscall.SIGKILL {
+		if u, err := w.sb.Usage(); err == nil {
+			oom = u.OOMKills > w.oomKills
+			w.oomKills = u.OOMKills
+		}
+	}
 	for _, f := range ev.Files {
 		data, err := base64.StdEncoding.DecodeString(f.Data)
 		if err == nil {
 			res.Files = append(res.Files, execution.File{Path: f.Path, Content: data})
 		}
 	}
-	classify(&res, k, lim, after.OOMKills > before.OOMKills)
+	classify(&res, k, lim, oom)
 	if len(ev.Errors) > 0 {
 		res.Message = strings.TrimSpace(res.Message + "; " + strings.Join(ev.Errors, "; "))
 		res.Message = strings.TrimPrefix(res.Message, "; ")
@@ -362,4 +378,5 @@ func sandboxError(format string, args ...any) execution.Result {
 	return execution.Result{Status: execution.SandboxError, Message: fmt.Sprintf(format, args...)}
 }
 
-var errNotForkServer = errors.New("sessions need a fork-server runtime")
+// ErrNotForkServer is returned when sessions are asked of a one-shot runtime.
+var ErrNotForkServer = errors.New("sessions need a fork-server runtime")

@@ -209,3 +209,60 @@ func keyedValue(b []byte, key string) uint64 {
 	}
 	return 0
 }
+
+// staleCgroups lists worker cgroups (retool/NAME-PID-SEQ) whose creating
+// process is gone: what a killed plugin could not remove.
+func staleCgroups() []string {
+	var dir string
+	switch cgroupMode() {
+	case "v1":
+		subs, err := v1Controllers()
+		if err != nil || len(subs) == 0 {
+			return nil
+		}
+		p, ok := subs[0].(interface{ Path(string) string })
+		if !ok {
+			return nil
+		}
+		dir = p.Path("retool")
+	case "v2":
+		dir = "/sys/fs/cgroup/retool"
+	default:
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() && ownerGone(e.Name()) {
+			out = append(out, "retool/"+e.Name())
+		}
+	}
+	return out
+}
+
+// removeCgroup kills what is left in a stale group and removes it.
+func removeCgroup(path string) error {
+	var cg cgroup
+	switch cgroupMode() {
+	case "v1":
+		c, err := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHierarchy(v1Controllers))
+		if err != nil {
+			return err
+		}
+		cg = &cgroupV1{cg: c, path: path}
+	case "v2":
+		m, err := cgroup2.Load(path)
+		if err != nil {
+			return err
+		}
+		cg = &cgroupV2{m: m}
+	default:
+		return nil
+	}
+	w := &nativeWorker{cg: cg}
+	w.cleanup()
+	return w.err
+}

@@ -184,6 +184,10 @@ func buildRoot(c *initConfig) error {
 			return err
 		}
 		opts := fmt.Sprintf("size=%d,mode=%s", size, m.mode)
+		if m.dir == "work" && c.UID >= 0 {
+			// One-shot interpreters run as the execution user directly.
+			opts += fmt.Sprintf(",uid=%d,gid=%d", c.UID, c.UID)
+		}
 		if err := unix.Mount("tmpfs", target, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
 			return fmt.Errorf("mount /%s: %w", m.dir, err)
 		}

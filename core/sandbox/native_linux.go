@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,7 @@ type Native struct {
 // NewNative probes the host once and returns the backend.
 func NewNative(isolate bool) *Native {
 	n := &Native{isolate: isolate, root: os.Geteuid() == 0}
+	sweepStale()
 	if n.root && cgroupMode() != "none" {
 		path := fmt.Sprintf("retool/probe-%d", os.Getpid())
 		if cg, err := newCgroup(path, Limits{}); err == nil {
@@ -87,7 +89,7 @@ func (n *Native) ExecUID() int {
 
 // Start implements Sandbox.
 func (n *Native) Start(ctx context.Context, spec Spec) (Worker, error) {
-	dir, err := os.MkdirTemp("", "retool-sandbox-")
+	dir, err := os.MkdirTemp("", fmt.Sprintf("retool-sandbox-%d-", os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("start sandbox: %w", err)
 	}
@@ -192,6 +194,36 @@ func (n *Native) Start(ctx context.Context, spec Spec) (Worker, error) {
 		return nil, fmt.Errorf("start sandbox %s: send config: %w", spec.Name, err)
 	}
 	return w, nil
+}
+
+// sweepStale removes what workers of dead processes left behind: a
+// plugin killed with SIGKILL cannot remove its cgroups and temp dirs (its
+// workers die with it through the parent-death signal and their pid
+// namespaces).
+func sweepStale() {
+	for _, cg := range staleCgroups() {
+		_ = removeCgroup(cg)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "retool-sandbox-*"))
+	for _, d := range dirs {
+		if ownerGone(filepath.Base(d)) {
+			_ = os.RemoveAll(d)
+		}
+	}
+}
+
+// ownerGone reads the creating pid from NAME-PID-SUFFIX and reports
+// whether that process has exited.
+func ownerGone(name string) bool {
+	parts := strings.Split(name, "-")
+	if len(parts) < 3 {
+		return false
+	}
+	pid, err := strconv.Atoi(parts[len(parts)-2])
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return syscall.Kill(pid, 0) == syscall.ESRCH
 }
 
 func rewriteDriverPaths(args []string, dir string) []string {

@@ -2,6 +2,8 @@ package sdk
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -20,16 +22,16 @@ import (
 // sandboxed, pre-warmed workers that run each execution in a fresh
 // process. A new language is a driver script plus a few lines of Go.
 type WarmRuntime struct {
-	NoSessions
 	Meta Info
 	// Driver describes the interpreter program given the runtime block's
 	// settings from retool.hcl (for example "interpreter").
 	Driver func(values map[string]string) (pool.Driver, error)
 	Logger hclog.Logger
 
-	mu   sync.Mutex
-	pool *pool.Pool
-	set  Settings
+	mu       sync.Mutex
+	pool     *pool.Pool
+	set      Settings
+	sessions map[string]*pool.Session
 }
 
 var _ Runtime = (*WarmRuntime)(nil)
@@ -130,11 +132,84 @@ func (w *WarmRuntime) Execute(ctx context.Context, req *execution.Request) (exec
 	return p.Execute(ctx, req)
 }
 
-// Close stops the workers.
+// OpenSession implements Runtime for fork-server drivers.
+func (w *WarmRuntime) OpenSession(ctx context.Context, language string, limits execution.Limits) (string, error) {
+	if language != "" && !slices.Contains(w.Meta.Languages, language) {
+		return "", fmt.Errorf("%w: runtime %s does not run language %q", execution.ErrInvalid, w.Meta.Name, language)
+	}
+	p, err := w.current(ctx)
+	if err != nil {
+		return "", err
+	}
+	s, err := p.OpenSession(ctx, limits)
+	if err != nil {
+		if errors.Is(err, pool.ErrNotForkServer) {
+			return "", ErrSessionsNotSupported
+		}
+		return "", err
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	w.mu.Lock()
+	if w.sessions == nil {
+		w.sessions = map[string]*pool.Session{}
+	}
+	w.sessions[id] = s
+	w.mu.Unlock()
+	return id, nil
+}
+
+func (w *WarmRuntime) session(id string) (*pool.Session, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s, ok := w.sessions[id]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownSession, id)
+	}
+	return s, nil
+}
+
+// ExecuteInSession implements Runtime.
+func (w *WarmRuntime) ExecuteInSession(ctx context.Context, id string, req *execution.Request) (execution.Result, error) {
+	s, err := w.session(id)
+	if err != nil {
+		return execution.Result{}, err
+	}
+	res, err := s.Execute(ctx, req)
+	if errors.Is(err, pool.ErrSessionClosed) {
+		w.mu.Lock()
+		delete(w.sessions, id)
+		w.mu.Unlock()
+		return res, fmt.Errorf("%w %q (it ended)", ErrUnknownSession, id)
+	}
+	return res, err
+}
+
+// CloseSession implements Runtime.
+func (w *WarmRuntime) CloseSession(_ context.Context, id string) error {
+	s, err := w.session(id)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	delete(w.sessions, id)
+	w.mu.Unlock()
+	if err := s.Close(); err != nil && !errors.Is(err, pool.ErrSessionClosed) {
+		return err
+	}
+	return nil
+}
+
+// Close stops the workers and sessions.
 func (w *WarmRuntime) Close() error {
 	w.mu.Lock()
 	p := w.pool
 	w.pool = nil
+	for id, s := range w.sessions {
+		_ = s.Close()
+		delete(w.sessions, id)
+	}
 	w.mu.Unlock()
 	if p != nil {
 		return p.Close()

@@ -5,10 +5,7 @@ package main
 
 import (
 	_ "embed"
-	"os/exec"
-	"path/filepath"
 
-	"github.com/retool-rl/retool/core/pool"
 	"github.com/retool-rl/retool/plugins/sdk"
 	"github.com/retool-rl/retool/version"
 )
@@ -24,24 +21,15 @@ func main() {
 	})
 }
 
-func juliaDriver(values map[string]string) (pool.Driver, error) {
-	def := "julia"
-	if p, err := exec.LookPath("julia"); err == nil {
-		def = p
-	}
-	jl, err := sdk.Interpreter(values, def)
-	if err != nil {
-		return pool.Driver{}, err
-	}
-	real, err := filepath.EvalSymlinks(jl)
-	if err != nil {
-		return pool.Driver{}, err
-	}
+func juliaDriver(values map[string]string) (sdk.Driver, error) {
 	// Julia lives outside the system dirs (/opt/julia-x.y/bin/julia): its
 	// whole installation must be visible in the sandbox.
-	home := filepath.Dir(filepath.Dir(real))
-	return pool.Driver{
-		Mode:          pool.Prespawn,
+	real, home, err := sdk.FindInterpreter(values, "julia")
+	if err != nil {
+		return sdk.Driver{}, err
+	}
+	return sdk.Driver{
+		Mode:          sdk.Prespawn,
 		Path:          real,
 		Args:          []string{real, "--startup-file=no", "--history-file=no", "/.retool/driver.jl"},
 		Env:           []string{"JULIA_DEPOT_PATH=/tmp/julia-depot:", "HOME=/tmp"},

@@ -96,17 +96,13 @@ def report_exception():
     traceback.print_exception(etype, value, tb, file=sys.stderr)
 
 
-def setup_child(req, fds, wd):
-    """In the forked child: switch to the execution's stdio, user and limits."""
-    import io
+def setup_identity(req, wd):
+    """In a forked child: own session, limits, the execution user, work dir."""
     import resource
 
-    for target, fd in enumerate(fds[:3]):
-        os.dup2(fd, target)
-    for fd in fds:
-        if fd > 2:
-            os.close(fd)
-    sock.close()
+    sock_keep = req.get("op") == "session"
+    if not sock_keep:
+        sock.close()
     os.setsid()
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     try:
@@ -129,12 +125,27 @@ def setup_child(req, fds, wd):
         os.setuid(EXEC_UID)
     os.chdir(wd)
     os.environ["HOME"] = wd
+
+
+def setup_stdio(fds):
+    """Makes the host's pipes this process's stdin, stdout and stderr."""
+    import io
+
+    for target, fd in enumerate(fds[:3]):
+        os.dup2(fd, target)
+    for fd in fds:
+        if fd > 2:
+            os.close(fd)
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8", errors="replace")
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
                                   errors="backslashreplace", write_through=True)
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
                                   errors="backslashreplace", write_through=True)
+
+
+def write_files(req, wd):
     import base64
+
     for f in req.get("files", []):
         path = safe_path(wd, f["path"])
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -142,10 +153,10 @@ def setup_child(req, fds, wd):
             out.write(base64.b64decode(f["data"]))
 
 
-def child_main(req, fds, wd, g):
+def run_request(req, g):
+    """Runs one request's code; returns the exit code it stands for."""
     code = 0
     try:
-        setup_child(req, fds, wd)
         run_code(req["code"], g)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
@@ -159,10 +170,66 @@ def child_main(req, fds, wd, g):
         sys.stderr.flush()
     except BaseException:
         pass
-    os._exit(code & 0xFF)
+    return code & 0xFF
 
 
-def kill_leftovers(child):
+def child_main(req, fds, wd, g):
+    code = 1
+    try:
+        setup_identity(req, wd)
+        setup_stdio(fds)
+        write_files(req, wd)
+        code = run_request(req, g)
+    except BaseException:
+        try:
+            report_exception()
+        except BaseException:
+            pass
+    os._exit(code)
+
+
+def session_main(req, wd):
+    """A session: one long-lived child that keeps its globals across
+    executions. It takes over the control socket; the zygote only waits."""
+    import resource
+
+    try:
+        setup_identity(req, wd)
+    except BaseException as e:
+        send({"ev": "exit", "id": req.get("id"), "error": "session setup: %s" % e})
+        os._exit(1)
+    g = dict(BASE_GLOBALS)
+    send({"ev": "session", "id": req.get("id")})
+    saved = [os.dup(0), os.dup(1), os.dup(2)]
+    while True:
+        try:
+            msg, fds = recv()
+        except EOFError:
+            os._exit(0)
+        if msg.get("op") != "exec":
+            for fd in fds:
+                os.close(fd)
+            continue
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        ev = {"ev": "exit", "id": msg.get("id"), "code": 1, "signal": 0}
+        try:
+            setup_stdio(fds)
+            write_files(msg, wd)
+            ev["code"] = run_request(msg, g)
+        except BaseException:
+            report_exception()
+        for target, fd in enumerate(saved):
+            os.dup2(fd, target)
+        kill_leftovers(os.getpid(), keep=(os.getppid(),))
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        ev["utime_us"] = int((after.ru_utime - before.ru_utime) * 1e6)
+        ev["stime_us"] = int((after.ru_stime - before.ru_stime) * 1e6)
+        ev["maxrss_kb"] = after.ru_maxrss
+        ev["files"], ev["errors"] = fetch(wd, msg.get("fetch", []))
+        send(ev)
+
+
+def kill_leftovers(child, keep=()):
     """Kills what an execution left behind: daemons, stopped or zombie kin."""
     if not ISOLATED:
         try:
@@ -170,9 +237,9 @@ def kill_leftovers(child):
         except OSError:
             pass
         return
-    me = os.getpid()
+    spared = {1, os.getpid()} | set(keep)
     for _ in range(1000):
-        others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
+        others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in spared]
         if not others:
             return
         for p in others:
@@ -268,6 +335,20 @@ def main():
                 do_exec(req, fds, seq)
             except Exception as e:
                 send({"ev": "exit", "id": req.get("id"), "error": "zygote: %s" % e})
+        elif op == "session":
+            for fd in fds:
+                os.close(fd)
+            seq += 1
+            wd = os.path.join(WORK_ROOT, "s%d" % seq)
+            os.mkdir(wd, 0o700)
+            if EXEC_UID >= 0:
+                os.chown(wd, EXEC_UID, EXEC_UID)
+            pid = os.fork()
+            if pid == 0:
+                session_main(req, wd)
+            # The session owns the socket now; the worker ends with it.
+            os.waitpid(pid, 0)
+            return
         else:
             for fd in fds:
                 os.close(fd)

@@ -1,0 +1,47 @@
+# retool: `make run` sets up this machine and runs the default job;
+# `make test` runs every test (what .ci/run calls).
+GO        ?= go
+BIN       := bin
+RUNTIMES  := python sympy julia
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
+LDFLAGS   := -X github.com/retool-rl/retool/version.Version=$(VERSION)
+DEB_PKGS  := python3 python3-sympy python3-numpy nodejs
+
+.PHONY: build run test deps bench generate check-generated clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/retool ./cmd/retool
+	@for r in $(RUNTIMES); do \
+		echo "$(GO) build -o $(BIN)/retool-runtime-$$r ./runtimes/$$r"; \
+		$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/retool-runtime-$$r ./runtimes/$$r || exit 1; \
+	done
+
+# deps installs the Debian packages the runtimes need, only when missing.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+run: deps build
+	@for r in python sympy; do $(BIN)/retool plugin install --force $(BIN)/retool-runtime-$$r || exit 1; done
+	$(BIN)/retool run retool.hcl
+
+test: deps
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+bench: deps build
+	$(GO) test -run '^$$' -bench . -benchtime 200x -count 5 ./bench/...
+
+generate:
+	$(GO) generate ./...
+
+# check-generated fails when the committed protobuf code differs from
+# what `go generate` produces (needs protoc: apt-get install protobuf-compiler).
+check-generated: generate
+	git diff --exit-code -- plugins/proto
+
+clean:
+	rm -rf $(BIN)
