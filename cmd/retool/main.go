@@ -350,7 +350,7 @@ func (a *app) runCmd() *cobra.Command {
 			fmt.Fprintf(out, "runtimes warm in %s: %s\n", time.Since(t0).Round(time.Millisecond), strings.Join(o.Running(), ", "))
 			bar := progressbar.NewOptions(len(traces), progressbar.OptionSetWriter(cmd.ErrOrStderr()),
 				progressbar.OptionSetDescription("replay "+filepath.Base(cfg.Job.Traces)), progressbar.OptionShowCount(),
-				progressbar.OptionClearOnFinish())
+				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 			rep := job.Replay(cmd.Context(), o, traces, cfg.Job.Language, cfg.Job.Concurrency, func() { _ = bar.Add(1) })
 			_ = bar.Finish()
 			rep.Write(out)
