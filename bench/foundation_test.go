@@ -88,3 +88,28 @@ func BenchmarkSympyWarmPool(b *testing.B) {
 func BenchmarkSympyFreshProcess(b *testing.B) {
 	fresh(b, sympyFresh, "{3: 1, 5: 1, 17: 1, 257: 1, 641: 1, 65537: 1, 6700417: 1}\n")
 }
+
+// Worker start: sandbox + interpreter + imports, until the driver is ready.
+func benchmarkStart(b *testing.B, o driver.Options) {
+	b.Helper()
+	lat := make(latencies, 0, b.N)
+	for i := 0; i < b.N; i++ {
+		rt := driver.Runtime(o)
+		t0 := time.Now()
+		if err := rt.Configure(context.Background(), sdk.Settings{PoolSize: 1}); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+		rt.Close()
+	}
+	b.StopTimer()
+	lat.report(b)
+}
+
+func BenchmarkPythonWorkerStart(b *testing.B) {
+	benchmarkStart(b, driver.Options{Name: "python", Languages: []string{"python"}})
+}
+
+func BenchmarkSympyWorkerStart(b *testing.B) {
+	benchmarkStart(b, driver.Options{Name: "sympy", Languages: []string{"sympy"}, Preload: []string{"sympy", "mpmath"}, StarImport: []string{"sympy"}})
+}
