@@ -35,11 +35,12 @@ func main() {
 	err := newRoot().ExecuteContext(ctx)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "retool: "+strings.ReplaceAll(err.Error(), "\n", "\n  "))
+		// The program's own exit status needs no message of ours.
 		var ee exitError
 		if errors.As(err, &ee) {
 			os.Exit(int(ee))
 		}
+		fmt.Fprintln(os.Stderr, "retool: "+strings.ReplaceAll(err.Error(), "\n", "\n  "))
 		os.Exit(1)
 	}
 }

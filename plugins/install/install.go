@@ -248,9 +248,9 @@ func checkClash(root string, info Info, force bool) error {
 	if _, err := os.Lstat(pdir); err == nil && !force {
 		old, gerr := readInstalled(root, info.Name)
 		if gerr != nil {
-			return newError(ErrAlreadyInstalled, gerr, "plugin %s: a damaged installation exists (%v); use force to replace it", info.Name, gerr)
+			return newError(ErrAlreadyInstalled, gerr, "plugin %s: a damaged installation exists (%v); use --force to replace it", info.Name, gerr)
 		}
-		return newError(ErrAlreadyInstalled, nil, "plugin %s %s is already installed (from %s); use force to replace it with %s",
+		return newError(ErrAlreadyInstalled, nil, "plugin %s %s is already installed (from %s); use --force to replace it with %s",
 			info.Name, old.Version, old.Source, info.Version)
 	}
 	others, _ := scan(root) // damaged entries cannot serve a language; ignore them here

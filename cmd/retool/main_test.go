@@ -1,0 +1,185 @@
+package main
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The binaries under test, built once: the CLI and the built-in runtimes.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "retool-cli-test-")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	for name, pkg := range map[string]string{"retool": ".", "retool-runtime-python": "../../runtimes/python",
+		"retool-runtime-sympy": "../../runtimes/sympy"} {
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg).CombinedOutput(); err != nil {
+			os.Stderr.Write(out)
+			panic(err)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type cli struct {
+	t         *testing.T
+	pluginDir string
+	workDir   string
+}
+
+func newCLI(t *testing.T) *cli {
+	t.Helper()
+	return &cli{t: t, pluginDir: t.TempDir(), workDir: t.TempDir()}
+}
+
+// run executes retool with args and stdin; it returns stdout, stderr and
+// the exit code.
+func (c *cli) run(stdin string, args ...string) (string, string, int) {
+	c.t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "retool"), args...)
+	cmd.Dir = c.workDir
+	cmd.Env = append(os.Environ(), "RETOOL_PLUGIN_DIR="+c.pluginDir)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		c.t.Fatal(err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+func (c *cli) must(args ...string) string {
+	c.t.Helper()
+	out, errOut, code := c.run("", args...)
+	if code != 0 {
+		c.t.Fatalf("retool %s: exit %d\n%s", strings.Join(args, " "), code, errOut)
+	}
+	return out
+}
+
+func TestIssueWalkthrough(t *testing.T) {
+	c := newCLI(t)
+	c.must("plugin", "install", filepath.Join(binDir, "retool-runtime-python"))
+	c.must("plugin", "install", filepath.Join(binDir, "retool-runtime-sympy"))
+	list := c.must("plugin", "list")
+	for _, want := range []string{"python", "sympy", "python,python3"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("plugin list lacks %q:\n%s", want, list)
+		}
+	}
+	if out := c.must("exec", "--lang", "python", "-c", "print(6*7)"); out != "42\n" {
+		t.Errorf("python: %q", out)
+	}
+	if out := c.must("exec", "--lang", "sympy", "-c", "factorint(2**64-1)"); out != "{3: 1, 5: 1, 17: 1, 257: 1, 641: 1, 65537: 1, 6700417: 1}\n" {
+		t.Errorf("sympy: %q", out)
+	}
+	prog := filepath.Join(c.workDir, "prog.py")
+	os.WriteFile(prog, []byte("print(input())"), 0o644)
+	if out, _, _ := c.run("hello\n", "exec", "--lang", "python", "--stdin", "-", "-f", prog); out != "hello\n" {
+		t.Errorf("stdin: %q", out)
+	}
+	if _, errOut, code := c.run("", "exec", "--lang", "python", "-c", "raise SystemExit(7)"); code != 7 || errOut != "" {
+		t.Errorf("exit code passthrough: %d %q", code, errOut)
+	}
+	if _, errOut, code := c.run("", "exec", "--lang", "python", "--timeout", "1s", "-c", "while True: pass"); code == 0 || !strings.Contains(errOut, "timeout") {
+		t.Errorf("timeout: %d %q", code, errOut)
+	}
+	if _, errOut, code := c.run("", "exec", "--lang", "fortran", "-c", "x"); code != 1 || !strings.Contains(errOut, "no installed runtime runs this language") {
+		t.Errorf("unknown language: %d %q", code, errOut)
+	}
+	c.must("plugin", "remove", "python")
+	if _, errOut, code := c.run("", "exec", "--lang", "python", "-c", "1"); code == 0 || !strings.Contains(errOut, "installed: sympy") {
+		t.Errorf("after remove: %d %q", code, errOut)
+	}
+}
+
+// release writes a .tar.gz with the binary and its SHA256SUMS.
+func release(t *testing.T, binary string, corrupt bool) []byte {
+	t.Helper()
+	data, err := os.ReadFile(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	if corrupt {
+		sum[0] ^= 0xff
+	}
+	name := filepath.Base(binary)
+	var buf strings.Builder
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for _, f := range []struct {
+		name string
+		mode int64
+		data []byte
+	}{{name, 0o755, data}, {"SHA256SUMS", 0o644, []byte(fmt.Sprintf("%s  %s\n", hex.EncodeToString(sum[:]), name))}} {
+		tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), Typeflag: tar.TypeReg})
+		tw.Write(f.data)
+	}
+	tw.Close()
+	gz.Close()
+	return []byte(buf.String())
+}
+
+func TestInstallReleaseOverHTTP(t *testing.T) {
+	good := release(t, filepath.Join(binDir, "retool-runtime-python"), false)
+	bad := release(t, filepath.Join(binDir, "retool-runtime-python"), true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/good.tar.gz":
+			w.Write(good)
+		case "/bad.tar.gz":
+			w.Write(bad)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	c := newCLI(t)
+	if _, errOut, code := c.run("", "plugin", "install", srv.URL+"/bad.tar.gz"); code == 0 || !strings.Contains(errOut, "checksum mismatch") {
+		t.Fatalf("bad release: %d %q", code, errOut)
+	}
+	if entries, _ := os.ReadDir(c.pluginDir); len(entries) > 1 { // .lock only
+		t.Fatalf("refused install left files: %v", entries)
+	}
+	if _, errOut, code := c.run("", "plugin", "install", srv.URL+"/missing.tar.gz"); code == 0 || !strings.Contains(errOut, "404") {
+		t.Fatalf("missing release: %d %q", code, errOut)
+	}
+	c.must("plugin", "install", srv.URL+"/good.tar.gz")
+	if out := c.must("exec", "--lang", "python", "-c", "1+1"); out != "2\n" {
+		t.Fatalf("installed from URL: %q", out)
+	}
+}
+
+func TestConfigErrorsPointAtPosition(t *testing.T) {
+	c := newCLI(t)
+	cfg := filepath.Join(c.workDir, "bad.hcl")
+	os.WriteFile(cfg, []byte("runtime \"python\" {\n  pool_szie = 2\n}\n"), 0o644)
+	_, errOut, code := c.run("", "run", cfg)
+	if code != 1 || !strings.Contains(errOut, "bad.hcl:2:3") || !strings.Contains(errOut, "pool_size") {
+		t.Fatalf("typo: %d %q", code, errOut)
+	}
+	_, errOut, code = c.run("", "--config", cfg, "exec", "--lang", "python", "-c", "1")
+	if code != 1 || !strings.Contains(errOut, "bad.hcl:2:3") {
+		t.Fatalf("exec with a bad config: %d %q", code, errOut)
+	}
+}
