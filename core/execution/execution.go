@@ -6,6 +6,7 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Status says how an execution ended.
@@ -153,6 +154,9 @@ func (r *Request) Validate() error {
 	var errs []error
 	if strings.TrimSpace(r.Code) == "" {
 		errs = append(errs, errors.New("code is empty"))
+	}
+	if !utf8.ValidString(r.Code) {
+		errs = append(errs, errors.New("code is not valid UTF-8"))
 	}
 	if len(r.Code) > MaxCodeBytes {
 		errs = append(errs, fmt.Errorf("code is %d bytes, more than the %d allowed", len(r.Code), MaxCodeBytes))

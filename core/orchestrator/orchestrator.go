@@ -157,6 +157,7 @@ func (o *Orchestrator) launch(ctx context.Context, m *install.Manifest) (*runtim
 		AutoMTLS:         true,
 		Logger:           o.log.Named(m.Name),
 		StartTimeout:     30 * time.Second,
+		GRPCDialOptions:  sdk.DialOptions(),
 	})
 	rpc, err := client.Client()
 	if err != nil {

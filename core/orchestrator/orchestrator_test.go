@@ -84,6 +84,21 @@ func TestExecuteRoutesByLanguage(t *testing.T) {
 	if !errors.Is(err, execution.ErrInvalid) {
 		t.Fatalf("empty code: %v", err)
 	}
+	_, err = o.Execute(ctx, &execution.Request{Language: "python", Code: "print('\xff')\xff"})
+	if !errors.Is(err, execution.ErrInvalid) || !strings.Contains(err.Error(), "UTF-8") {
+		t.Fatalf("invalid UTF-8 code: %v", err)
+	}
+	// 10 MB of code crosses gRPC and the driver socket whole.
+	big := "s = '" + strings.Repeat("a", 10<<20) + "'\nprint(len(s))"
+	res, err = o.Execute(ctx, &execution.Request{Language: "python", Code: big})
+	if err != nil || string(res.Stdout) != "10485760\n" {
+		t.Fatalf("10 MB code: %s %q %v", res.Status, res.Stderr, err)
+	}
+	// Binary output survives the protocol byte for byte.
+	res, err = o.Execute(ctx, &execution.Request{Language: "python", Code: "import sys\n_ = sys.stdout.buffer.write(bytes(range(256)))"})
+	if err != nil || len(res.Stdout) != 256 || res.Stdout[255] != 255 {
+		t.Fatalf("binary output: %q %v", res.Stdout, err)
+	}
 }
 
 func TestTamperedBinaryRefusesToLoad(t *testing.T) {
