@@ -217,11 +217,24 @@ func (o *Orchestrator) Execute(ctx context.Context, req *execution.Request) (exe
 		return execution.Result{}, err
 	}
 	res, err := p.rt.Execute(ctx, req)
-	if err != nil && p.client.Exited() {
+	if err != nil && ctx.Err() == nil && !errors.Is(err, execution.ErrInvalid) && p.exited(2*time.Second) {
 		return execution.Result{Status: execution.SandboxError,
 			Message: fmt.Sprintf("runtime plugin %s crashed during the execution; it restarts on the next one", p.m.Name)}, nil
 	}
 	return res, err
+}
+
+// exited waits up to d for go-plugin to notice that the process is gone:
+// the broken connection is usually seen before the process is reaped.
+func (p *runtimePlugin) exited(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for !p.client.Exited() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }
 
 // Health asks every running plugin.

@@ -3,7 +3,6 @@ package sdk
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -63,7 +62,7 @@ func fromStatus(err error) error {
 	case codes.Unimplemented:
 		return ErrSessionsNotSupported
 	case codes.InvalidArgument:
-		return fmt.Errorf("%w", errors.New(s.Message()))
+		return invalidError(s.Message())
 	case codes.NotFound:
 		return ErrUnknownSession
 	case codes.DeadlineExceeded:
@@ -73,6 +72,13 @@ func fromStatus(err error) error {
 	}
 	return errors.New(s.Message())
 }
+
+// invalidError is a refusal from the plugin; it keeps its own words and
+// still matches execution.ErrInvalid.
+type invalidError string
+
+func (e invalidError) Error() string        { return string(e) }
+func (e invalidError) Is(target error) bool { return target == execution.ErrInvalid }
 
 // ErrUnknownSession is returned for a session id that is not open.
 var ErrUnknownSession = errors.New("unknown session")
