@@ -198,4 +198,3 @@ func TestConcurrentExecutions(t *testing.T) {
 		t.Error(err)
 	}
 }
-

@@ -66,8 +66,7 @@ type forkWorker struct {
 	limits   sandbox.Limits
 	seq      int64
 	// tracked: the worker has a cgroup; oomKills is its OOM-kill count
-	// after the last execution (read only when a child dies by SIGKILL:
-	// reading cgroup files on every execution costs more than the fork).
+	// after the last execution.
 	tracked  bool
 	oomKills uint64
 	// session: the driver's session child owns the socket and cannot
@@ -236,12 +235,12 @@ func (w *forkWorker) exec(ctx context.Context, req *execution.Request, lim execu
 	// did not wait for was killed at the end and is bounded by the cgroup.
 	res.CPUTime = time.Duration(ev.UtimeUs+ev.StimeUs) * time.Microsecond
 	res.PeakMemory = ev.MaxrssKB << 10
+	// Any process of the execution may have been the OOM victim, not only
+	// the one whose status we have: read the counter every time.
 	oom := false
-	if w.tracked && syscall.Signal(ev.Signal) == syscall.SIGKILL {
-		if u, err := w.sb.Usage(); err == nil {
-			oom = u.OOMKills > w.oomKills
-			w.oomKills = u.OOMKills
-		}
+	if n, err := w.sb.OOMKills(); err == nil {
+		oom = n > w.oomKills
+		w.oomKills = n
 	}
 	for _, f := range ev.Files {
 		data, err := base64.StdEncoding.DecodeString(f.Data)

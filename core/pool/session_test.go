@@ -3,33 +3,15 @@ package pool
 import (
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/retool-rl/retool/core/execution"
-	"github.com/retool-rl/retool/core/sandbox"
 )
 
-func startPythonPool(t *testing.T, name string, size int) *Pool {
-	t.Helper()
-	src, err := os.ReadFile("../../runtimes/python/driver/zygote.py")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(context.Background(), Config{Name: name, Size: size, Sandbox: sandbox.NewNative(true),
-		Driver: Driver{Path: "/usr/bin/python3", Args: []string{"python3", "-I", "/.retool/zygote.py"},
-			Files: map[string][]byte{"zygote.py": src}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
-}
-
 func TestSessionKeepsGlobals(t *testing.T) {
-	p := startPythonPool(t, "session-globals", 1)
+	p := newPythonPool(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, err := p.OpenSession(ctx, execution.Limits{WallTime: 2 * time.Second})
@@ -65,7 +47,7 @@ func TestSessionKeepsGlobals(t *testing.T) {
 }
 
 func TestSessionTimeoutEndsSession(t *testing.T) {
-	p := startPythonPool(t, "session-timeout", 1)
+	p := newPythonPool(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, err := p.OpenSession(ctx, execution.Limits{WallTime: 500 * time.Millisecond})

@@ -22,6 +22,8 @@ type cgroup interface {
 	add(pid int) error
 	update(Limits) error
 	usage() (Usage, error)
+	// oomKills reads only the OOM-kill counter: cheap enough for every execution.
+	oomKills() (uint64, error)
 	procs() ([]int, error)
 	delete() error
 }
@@ -75,7 +77,7 @@ func newCgroup(path string, l Limits) (cgroup, error) {
 		if err != nil {
 			return nil, fmt.Errorf("create cgroup v2 %s: %w", path, err)
 		}
-		return &cgroupV2{m: m}, nil
+		return &cgroupV2{m: m, dir: filepath.Join("/sys/fs/cgroup", path)}, nil
 	}
 	return nil, errors.New("no cgroup hierarchy mounted")
 }
@@ -146,6 +148,17 @@ func (c *cgroupV1) usage() (Usage, error) {
 	return u, nil
 }
 
+func (c *cgroupV1) oomKills() (uint64, error) {
+	if c.memDir == "" {
+		return 0, errors.New("no memory controller")
+	}
+	b, err := os.ReadFile(filepath.Join(c.memDir, "memory.oom_control"))
+	if err != nil {
+		return 0, err
+	}
+	return keyedValue(b, "oom_kill"), nil
+}
+
 func (c *cgroupV1) procs() ([]int, error) {
 	ps, err := c.cg.Processes(cgroup1.Pids, true)
 	if err != nil {
@@ -160,7 +173,18 @@ func (c *cgroupV1) procs() ([]int, error) {
 
 func (c *cgroupV1) delete() error { return c.cg.Delete() }
 
-type cgroupV2 struct{ m *cgroup2.Manager }
+type cgroupV2 struct {
+	m   *cgroup2.Manager
+	dir string
+}
+
+func (c *cgroupV2) oomKills() (uint64, error) {
+	b, err := os.ReadFile(filepath.Join(c.dir, "memory.events"))
+	if err != nil {
+		return 0, err
+	}
+	return keyedValue(b, "oom_kill"), nil
+}
 
 func (c *cgroupV2) add(pid int) error     { return c.m.AddProc(uint64(pid)) }
 func (c *cgroupV2) update(l Limits) error { return c.m.Update(v2Resources(l)) }
@@ -258,7 +282,7 @@ func removeCgroup(path string) error {
 		if err != nil {
 			return err
 		}
-		cg = &cgroupV2{m: m}
+		cg = &cgroupV2{m: m, dir: filepath.Join("/sys/fs/cgroup", path)}
 	default:
 		return nil
 	}

@@ -36,6 +36,10 @@ type initConfig struct {
 	UID int
 }
 
+// inodeLimit bounds the files on /work and /tmp: without it, empty files
+// cost no bytes against size= but pin kernel memory until the worker dies.
+const inodeLimit = 16384
+
 // systemPaths are bound read-only into every sandbox: what an
 // interpreter needs to start. /etc is included for ld.so.cache, locale
 // and timezone data; files unreadable to the mapped users stay so.
@@ -43,7 +47,7 @@ var systemPaths = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", 
 
 // workerCaps are the capabilities the worker's program keeps: enough to
 // fork children that switch to the unprivileged execution user, prepare
-// and remove their work directories and kill what they leave behind.
+// and remove their work directories, and remove what they leave behind.
 var workerCaps = map[uintptr]bool{
 	unix.CAP_SETUID: true, unix.CAP_SETGID: true, unix.CAP_KILL: true,
 	unix.CAP_CHOWN: true, unix.CAP_DAC_OVERRIDE: true, unix.CAP_FOWNER: true,
@@ -111,6 +115,11 @@ func runInit() {
 	if !c.NewMountNS {
 		dir = c.Root
 	}
+	// Only the files listed reach the program: everything else this init
+	// inherited (the extra files' original numbers included) is closed at exec.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		fail(fmt.Errorf("mark descriptors close-on-exec: %w", err))
+	}
 	proc, err := os.StartProcess(c.Path, c.Args, &os.ProcAttr{
 		Dir: dir, Env: c.Env, Files: files,
 		Sys: sys,
@@ -155,7 +164,7 @@ func buildRoot(c *initConfig) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
 	}
-	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=8m,mode=0755"); err != nil {
+	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=8m,nr_inodes=4096,mode=0755"); err != nil {
 		return fmt.Errorf("mount root tmpfs: %w", err)
 	}
 	for _, p := range systemPaths {
@@ -183,7 +192,7 @@ func buildRoot(c *initConfig) error {
 		if err := os.MkdirAll(target, 0o755); err != nil {
 			return err
 		}
-		opts := fmt.Sprintf("size=%d,mode=%s", size, m.mode)
+		opts := fmt.Sprintf("size=%d,nr_inodes=%d,mode=%s", size, inodeLimit, m.mode)
 		if m.dir == "work" && c.UID >= 0 {
 			// One-shot interpreters run as the execution user directly.
 			opts += fmt.Sprintf(",uid=%d,gid=%d", c.UID, c.UID)
@@ -307,7 +316,7 @@ func mountDev(root string) error {
 	if err := os.MkdirAll(dev, 0o755); err != nil {
 		return err
 	}
-	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "size=64k,mode=0755"); err != nil {
+	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "size=64k,nr_inodes=64,mode=0755"); err != nil {
 		return fmt.Errorf("mount /dev: %w", err)
 	}
 	for _, d := range []string{"null", "zero", "full", "random", "urandom"} {
@@ -330,7 +339,7 @@ func mountDev(root string) error {
 	if err := os.Mkdir(shm, 0o1777); err != nil {
 		return err
 	}
-	if err := unix.Mount("tmpfs", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=16m,mode=1777"); err != nil {
+	if err := unix.Mount("tmpfs", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=16m,nr_inodes=1024,mode=1777"); err != nil {
 		return fmt.Errorf("mount /dev/shm: %w", err)
 	}
 	return nil

@@ -277,6 +277,13 @@ func (w *nativeWorker) SetLimits(l Limits) error {
 	return w.cg.update(l)
 }
 
+func (w *nativeWorker) OOMKills() (uint64, error) {
+	if w.cg == nil {
+		return 0, errors.New("no cgroup")
+	}
+	return w.cg.oomKills()
+}
+
 func (w *nativeWorker) Usage() (Usage, error) {
 	if w.cg == nil {
 		return Usage{}, nil

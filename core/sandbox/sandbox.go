@@ -33,8 +33,11 @@ type Worker interface {
 	// SetLimits changes the limits enforced on the whole worker (its
 	// cgroup); called before each execution.
 	SetLimits(Limits) error
-	// Usage reads the worker's accounting since the last ResetUsage.
+	// Usage reads the worker's accounting.
 	Usage() (Usage, error)
+	// OOMKills reads the worker's count of OOM kills alone (cheap); an
+	// error means the host does not track it.
+	OOMKills() (uint64, error)
 	// Done is closed when the worker's process tree has exited.
 	Done() <-chan struct{}
 	// ExitStatus is the program's exit code, or 128+signal, once Done.

@@ -178,6 +178,8 @@ def child_main(req, fds, wd, g):
     try:
         setup_identity(req, wd)
         setup_stdio(fds)
+        # Nothing but stdio reaches user code (the host socket least of all).
+        os.closerange(3, 1 << 20)
         write_files(req, wd)
         code = run_request(req, g)
     except BaseException:
@@ -251,13 +253,70 @@ def kill_leftovers(child, keep=()):
     raise RuntimeError("leftover processes survive SIGKILL")
 
 
+IPC_RMID = 0
+
+
+def remove_ipc():
+    """Removes System V IPC objects an execution created (the worker has
+    its own IPC namespace, so all of them are the execution's). Only their
+    owner may remove them, so a short-lived child does it as that user."""
+    found = []
+    for kind in ("shm", "msg", "sem"):
+        try:
+            with open("/proc/sysvipc/" + kind) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        found += [(kind, int(r.split()[1])) for r in rows if len(r.split()) > 1]
+    if not found:
+        return
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if EXEC_UID >= 0:
+                os.setgid(EXEC_UID)
+                os.setuid(EXEC_UID)
+            for kind, ident in found:
+                if kind == "shm":
+                    libc.shmctl(ident, IPC_RMID, None)
+                elif kind == "msg":
+                    libc.msgctl(ident, IPC_RMID, None)
+                else:
+                    libc.semctl(ident, 0, IPC_RMID, 0)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def clean_shared():
+    """Empties what executions share besides their work dir: /tmp,
+    /dev/shm and System V IPC, so nothing carries over to the next one."""
+    if not ISOLATED:
+        return
+    for d in ("/tmp", "/dev/shm"):
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for n in names:
+            p = os.path.join(d, n)
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(p)
+                except OSError:
+                    pass
+    remove_ipc()
+
+
 def fetch(wd, names):
     import base64
     out, errors = [], []
     for rel in names:
         try:
             path = safe_path(wd, rel)
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
             try:
                 st = os.fstat(fd)
                 if not (st.st_mode & 0o170000 == 0o100000):
@@ -310,6 +369,7 @@ def do_exec(req, fds, seq):
     kill_leftovers(pid)
     files, errors = fetch(wd, req.get("fetch", []))
     shutil.rmtree(wd, ignore_errors=True)
+    clean_shared()
     ev = {"ev": "exit", "id": req.get("id"), "code": -1, "signal": 0,
           "utime_us": int(ru.ru_utime * 1e6), "stime_us": int(ru.ru_stime * 1e6),
           "maxrss_kb": ru.ru_maxrss, "files": files, "errors": errors}
