@@ -34,7 +34,7 @@ func Serve(rt Runtime) {
 			return plugin.DefaultGRPCServer(append(opts,
 				grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes)))
 		},
-		Logger:          log,
+		Logger: log,
 	})
 	if c, ok := rt.(io.Closer); ok {
 		_ = c.Close()
