@@ -349,6 +349,9 @@ func (a *app) runCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(out, "runtimes warm in %s: %s\n", time.Since(t0).Round(time.Millisecond), strings.Join(o.Running(), ", "))
+			wctx, stopWatch := context.WithCancel(cmd.Context())
+			defer stopWatch()
+			go o.Watch(wctx, 2*time.Second)
 			bar := progressbar.NewOptions(len(traces), progressbar.OptionSetWriter(cmd.ErrOrStderr()),
 				progressbar.OptionSetDescription("replay "+filepath.Base(cfg.Job.Traces)), progressbar.OptionShowCount(),
 				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())

@@ -237,6 +237,42 @@ func (p *runtimePlugin) exited(d time.Duration) bool {
 	return true
 }
 
+// Watch health-checks the running plugins every interval until ctx ends:
+// a plugin that exited is restarted at once rather than on the next
+// execution, so callers do not pay for the restart.
+func (o *Orchestrator) Watch(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, name := range o.Running() {
+			o.mu.Lock()
+			p, ok := o.running[name]
+			o.mu.Unlock()
+			if !ok {
+				continue
+			}
+			if !p.client.Exited() {
+				hctx, cancel := context.WithTimeout(ctx, interval)
+				_, err := p.rt.Health(hctx)
+				cancel()
+				if err == nil || !p.exited(time.Second) {
+					continue
+				}
+			}
+			if _, err := o.plugin(ctx, name); err != nil {
+				o.log.Error("restart runtime plugin", "plugin", name, "error", err)
+			} else {
+				o.log.Info("restarted runtime plugin", "plugin", name)
+			}
+		}
+	}
+}
+
 // Health asks every running plugin.
 func (o *Orchestrator) Health(ctx context.Context) map[string]sdk.Health {
 	o.mu.Lock()

@@ -167,6 +167,31 @@ func TestPluginCrashMidExecution(t *testing.T) {
 	}
 }
 
+func TestWatchRestartsACrashedPlugin(t *testing.T) {
+	d, _ := installPython(t)
+	o := newOrchestrator(t, d)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := o.Start(ctx, "python"); err != nil {
+		t.Fatal(err)
+	}
+	go o.Watch(ctx, 50*time.Millisecond)
+	pid := o.Pid("python")
+	syscall.Kill(pid, syscall.SIGKILL)
+	start := time.Now()
+	for o.Pid("python") == 0 || o.Pid("python") == pid {
+		if time.Since(start) > 20*time.Second {
+			t.Fatal("plugin not restarted by the watcher")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("watcher restarted the plugin in %s", time.Since(start))
+	res, err := o.Execute(ctx, &execution.Request{Language: "python", Code: "print(1)"})
+	if err != nil || string(res.Stdout) != "1\n" {
+		t.Fatalf("after restart: %+v %v", res, err)
+	}
+}
+
 func TestConcurrentExecutions(t *testing.T) {
 	d, _ := installPython(t)
 	o := newOrchestrator(t, d)
