@@ -19,10 +19,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -960,6 +962,7 @@ out["setns"] = call(libc.setns, fd, 0)
 out["chroot"] = call(libc.chroot, b"/work")
 out["bpf"] = call(libc.syscall, 321, 0, None, 0)
 out["clone3"] = call(libc.syscall, 435, None, 0)
+out["io_uring_setup"] = call(libc.syscall, 425, 8, None)
 r = call(libc.syscall, 56, 0x10000000 | 17, None, None, None, None)
 if r[0] == 0:
     os._exit(0)
@@ -971,6 +974,25 @@ out["plain_fork"] = [os.waitpid(pid, 0)[1] >> 8, 0]
 print(json.dumps(out))
 `
 	const eperm, enosys = 1, 38
+	// A 32-bit system call (int 0x80) bypasses a filter that only checks
+	// x86_64 numbers: the filter must kill the process instead.
+	int80 := `import ctypes, struct
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+low = libc.mmap(None, 65536, 7, 0x22 | 0x40, -1, 0)
+code = b"\x53\xb8" + struct.pack("<I", 310) + b"\xbb" + struct.pack("<I", 0x10000000) + b"\xcd\x80\x5b\xc3"
+ctypes.memmove(low, code, len(code))
+print("unshare via int 0x80 returned", ctypes.CFUNCTYPE(ctypes.c_int)(low)(), flush=True)
+`
+	if runtime.GOARCH == "amd64" {
+		runHostile(t, nil, hostileCase{name: "int80-foreign-arch", code: int80, want: execution.Failed,
+			check: func(t *testing.T, res execution.Result) {
+				if res.Signal != int(syscall.SIGSYS) || len(res.Stdout) != 0 {
+					t.Errorf("a 32-bit syscall must kill the process with SIGSYS: %s", describe(res))
+				}
+			}})
+	}
 	runHostile(t, nil, hostileCase{name: "denied-calls", code: code, want: execution.Finished,
 		check: func(t *testing.T, res execution.Result) {
 			var out map[string][2]int
@@ -980,7 +1002,7 @@ print(json.dumps(out))
 			want := map[string][2]int{"mount": {-1, eperm}, "umount2": {-1, eperm}, "unshare_user": {-1, eperm},
 				"unshare_ns": {-1, eperm}, "unshare_net": {-1, eperm}, "ptrace_traceme": {-1, eperm},
 				"ptrace_attach": {-1, eperm}, "setns": {-1, eperm}, "chroot": {-1, eperm}, "bpf": {-1, eperm},
-				"clone3": {-1, enosys}, "clone_newuser": {-1, eperm}, "plain_fork": {7, 0}}
+				"clone3": {-1, enosys}, "io_uring_setup": {-1, eperm}, "clone_newuser": {-1, eperm}, "plain_fork": {7, 0}}
 			for k, w := range want {
 				if got, ok := out[k]; !ok || got != w {
 					t.Errorf("%s: got [ret errno] %v, want %v", k, got, w)

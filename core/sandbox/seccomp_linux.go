@@ -2,8 +2,11 @@ package sandbox
 
 import (
 	"fmt"
+	"unsafe"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
+	"github.com/elastic/go-seccomp-bpf/arch"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,6 +26,7 @@ var deniedSyscalls = []string{
 	"open_by_handle_at", "name_to_handle_at",
 	"settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
 	"iopl", "ioperm", "lookup_dcookie",
+	"io_uring_setup", "io_uring_enter", "io_uring_register",
 }
 
 const namespaceCloneFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
@@ -50,15 +54,52 @@ func policy() seccomp.Policy {
 	}
 }
 
-// loadSeccomp installs the filter on every thread of the calling process.
-func loadSeccomp() error {
-	err := seccomp.LoadFilter(seccomp.Filter{
-		NoNewPrivs: true,
-		Flag:       seccomp.FilterFlagTSync,
-		Policy:     policy(),
-	})
+// program assembles the filter. The library lets a call made through
+// another architecture's entry point (int 0x80 on x86_64) fall through to
+// the default action, which for a deny list means allowed: so the program
+// first kills any call whose architecture is not the native one.
+func program() ([]unix.SockFilter, error) {
+	info, err := arch.GetInfo("")
 	if err != nil {
-		return fmt.Errorf("load seccomp filter: %w", err)
+		return nil, err
+	}
+	p := policy()
+	body, err := p.Assemble()
+	if err != nil {
+		return nil, err
+	}
+	const archOffset = 4 // offsetof(struct seccomp_data, arch)
+	insts := append([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: archOffset, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(info.ID), SkipTrue: 1},
+		bpf.RetConstant{Val: unix.SECCOMP_RET_KILL_PROCESS},
+	}, body...)
+	raw, err := bpf.Assemble(insts)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]unix.SockFilter, len(raw))
+	for i, r := range raw {
+		out[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+	}
+	return out, nil
+}
+
+// loadSeccomp sets no_new_privs and installs the filter on every thread
+// of the calling process.
+func loadSeccomp() error {
+	filter, err := program()
+	if err != nil {
+		return fmt.Errorf("assemble seccomp filter: %w", err)
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("set no_new_privs: %w", err)
+	}
+	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	_, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
+		unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&prog)))
+	if errno != 0 {
+		return fmt.Errorf("load seccomp filter: %w", errno)
 	}
 	return nil
 }
