@@ -237,7 +237,7 @@ except OSError:
     zyg = False
 pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
 print(json.dumps({"pids": pids, "me": me, "pp": pp, "zyg": zyg, "uid": os.getuid(),
-                  "cwd": os.getcwd(), "work": ls("/work"), "tmp": ls("/tmp"), "shm": ls("/dev/shm"),
+                  "cwd": os.getcwd(), "work": ls("/work"), "tmp": ls("/tmp"), "shm": ls("/dev/shm"), "mqueue": ls("/dev/mqueue"),
                   "ipc": sum(len(open("/proc/sysvipc/" + k).readlines()) - 1 for k in ("shm", "msg", "sem"))}), file=sys.stderr)
 `
 
@@ -251,6 +251,7 @@ type probeReport struct {
 	Work []string `json:"work"`
 	Tmp  []string `json:"tmp"`
 	Shm  []string `json:"shm"`
+	MQ   []string `json:"mqueue"`
 	IPC  int      `json:"ipc"`
 }
 
@@ -279,8 +280,8 @@ func (h *hostilePool) assertNextHealthy(t *testing.T, after string) {
 	if !slices.Equal(r.Work, []string{filepath.Base(r.Cwd)}) {
 		t.Errorf("after %s: LEFTOVER in /work: %v (own dir %s)", after, r.Work, r.Cwd)
 	}
-	if len(r.Tmp) > 0 || len(r.Shm) > 0 {
-		t.Errorf("after %s: LEFTOVER files of an earlier execution visible to the next one: /tmp %v, /dev/shm %v", after, r.Tmp, r.Shm)
+	if len(r.Tmp) > 0 || len(r.Shm) > 0 || len(r.MQ) > 0 {
+		t.Errorf("after %s: LEFTOVER files of an earlier execution visible to the next one: /tmp %v, /dev/shm %v, /dev/mqueue %v", after, r.Tmp, r.Shm, r.MQ)
 	}
 	if r.IPC != 0 {
 		t.Errorf("after %s: LEFTOVER: %d SysV IPC objects of an earlier execution visible to the next one", after, r.IPC)
@@ -675,6 +676,12 @@ func TestHostileStateAcrossExecutions(t *testing.T) {
 			bug: "the IPC namespace is per worker, not per execution, and nothing removes SysV IPC objects between executions: " +
 				"a segment created by one execution is open to the next (same uid 1000) and its memory stays charged to the worker. " +
 				"Fix: the zygote removes every object listed in /proc/sysvipc/{shm,msg,sem} after each execution (IPC_RMID as the namespace's root)."},
+		hostileCase{name: "posix-mqueue", want: execution.Finished, stdout: re(`^sent 0\n$`),
+			code: "import ctypes\nrt = ctypes.CDLL('librt.so.1', use_errno=True)\nq = rt.mq_open(b'/leak', 0o102, 0o666, None)\nprint('sent', rt.mq_send(q, b'secret', 6, 0))",
+			bug:  "POSIX message queues live in the worker's IPC namespace and survive into the next execution: /dev/mqueue must be emptied after each one."},
+		hostileCase{name: "deep-directories", want: execution.Finished, stdout: re(`^depth 5999\n$`),
+			code: "import os\nos.chdir('/tmp')\nfor n in range(6000):\n    os.mkdir('d'); os.chdir('d')\nprint('depth', n)",
+			bug:  "removing a directory tree deeper than Python's recursion limit must not turn into a sandbox error."},
 	)
 }
 

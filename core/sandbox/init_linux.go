@@ -52,6 +52,8 @@ var workerCaps = map[uintptr]bool{
 	unix.CAP_SETUID: true, unix.CAP_SETGID: true, unix.CAP_KILL: true,
 	unix.CAP_CHOWN: true, unix.CAP_DAC_OVERRIDE: true, unix.CAP_FOWNER: true,
 	unix.CAP_DAC_READ_SEARCH: true,
+	// To empty a child's bounding set before it runs user code.
+	unix.CAP_SETPCAP: true,
 }
 
 func init() {
@@ -161,6 +163,7 @@ func reap(main int) {
 
 func buildRoot(c *initConfig) error {
 	root := c.Root
+	limitNamespace()
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
 	}
@@ -182,6 +185,15 @@ func buildRoot(c *initConfig) error {
 	}
 	if err := mountDev(root); err != nil {
 		return err
+	}
+	// POSIX message queues of the worker's IPC namespace, visible so that
+	// the fork server can empty them between executions.
+	mq := filepath.Join(root, "dev", "mqueue")
+	if err := os.Mkdir(mq, 0o1777); err != nil {
+		return err
+	}
+	if err := unix.Mount("mqueue", mq, "mqueue", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mount /dev/mqueue: %w", err)
 	}
 	size := c.WorkDirBytes
 	if size <= 0 {
@@ -228,6 +240,27 @@ func buildRoot(c *initConfig) error {
 		return fmt.Errorf("remount root read-only: %w", err)
 	}
 	return nil
+}
+
+// namespaceLimits cap what a worker's user namespace may create. Kernel
+// objects counted per user (inotify instances, namespaces) are charged to
+// the namespace's creator as well — host root when retool runs as root —
+// so without these one sandbox could use up root's own quota.
+var namespaceLimits = map[string]string{
+	"max_inotify_instances": "8", "max_inotify_watches": "8192",
+	"max_fanotify_groups": "0", "max_fanotify_marks": "0",
+	"max_user_namespaces": "0", "max_mnt_namespaces": "0", "max_pid_namespaces": "0",
+	"max_net_namespaces": "0", "max_ipc_namespaces": "0", "max_uts_namespaces": "0",
+	"max_cgroup_namespaces": "0", "max_time_namespaces": "0",
+}
+
+// limitNamespace writes the limits for the calling process's user
+// namespace (the user.* sysctls are per namespace). Keys an older kernel
+// lacks are skipped.
+func limitNamespace() {
+	for k, v := range namespaceLimits {
+		_ = os.WriteFile("/proc/sys/user/"+k, []byte(v), 0)
+	}
 }
 
 // bindReadOnly makes host path p visible read-only at the same place

@@ -10,7 +10,6 @@ import ctypes
 import json
 import os
 import select
-import shutil
 import signal
 import socket
 import struct
@@ -26,6 +25,19 @@ FETCH_MAX = 16 << 20
 
 libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_CAPBSET_DROP = 24
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+try:
+    with open("/proc/sys/kernel/cap_last_cap") as _f:
+        CAP_LAST = int(_f.read())
+except OSError:
+    CAP_LAST = 40
+
+# Processes of the same user may open a dumpable process's /proc/PID/mem;
+# executions never share the zygote's user where the host allows, and
+# this closes that door where it does not (one-id user namespaces).
+libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 for _m in PRELOAD:
     try:
@@ -62,6 +74,52 @@ def recv():
         body += msg
         fds += anc
     return json.loads(body), fds
+
+
+def remove_tree(path):
+    """Removes a directory tree of any depth without recursion (user code
+    can nest directories deeper than Python's stack) and without long
+    paths: one directory descriptor at a time, climbing back through "..".
+    Only called once every process of the execution is dead."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return
+    names = []
+    budget = 10_000_000
+    try:
+        while budget > 0:
+            budget -= 1
+            sub = None
+            with os.scandir(fd) as it:
+                for e in it:
+                    if e.is_dir(follow_symlinks=False):
+                        sub = e.name
+                        break
+                    try:
+                        os.unlink(e.name, dir_fd=fd)
+                    except OSError:
+                        pass
+            if sub is not None:
+                try:
+                    child = os.open(sub, flags, dir_fd=fd)
+                except OSError:
+                    os.rmdir(sub, dir_fd=fd)  # unreadable and empty, or raise
+                    continue
+                os.close(fd)
+                fd = child
+                names.append(sub)
+                continue
+            if not names:
+                break
+            parent = os.open("..", flags, dir_fd=fd)
+            os.close(fd)
+            fd = parent
+            os.rmdir(names.pop(), dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(path)
 
 
 def safe_path(wd, rel):
@@ -110,7 +168,9 @@ def setup_identity(req, wd):
             f.write("1000")
     except OSError:
         pass
-    rl = req.get("rlimits", {})
+    rl = dict(req.get("rlimits", {}))
+    if sock_keep:
+        rl.pop("cpu", None)  # set per execution by the session
     for name, key in (("cpu", resource.RLIMIT_CPU), ("fsize", resource.RLIMIT_FSIZE),
                       ("nofile", resource.RLIMIT_NOFILE), ("nproc", resource.RLIMIT_NPROC),
                       ("as", resource.RLIMIT_AS)):
@@ -119,12 +179,26 @@ def setup_identity(req, wd):
             hard = v + 1 if name == "cpu" else v
             resource.setrlimit(key, (v, hard))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    drop_capabilities()
+    os.chdir(wd)
+    os.environ["HOME"] = wd
+
+
+def drop_capabilities():
+    """Leaves the child with no capability now or after any exec: the
+    bounding set is emptied (while CAP_SETPCAP is still held), then the
+    child becomes the execution user, then whatever remains is cleared
+    (in a one-id user namespace the child stays the namespace's root)."""
+    for cap in range(CAP_LAST + 1):
+        libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
     if EXEC_UID >= 0:
         os.setgroups([])
         os.setgid(EXEC_UID)
         os.setuid(EXEC_UID)
-    os.chdir(wd)
-    os.environ["HOME"] = wd
+    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    if libc.capset(header, data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
 
 
 def setup_stdio(fds):
@@ -213,6 +287,12 @@ def session_main(req, wd):
                 os.close(fd)
             continue
         before = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = msg.get("rlimits", {}).get("cpu", 0)
+        if cpu > 0:
+            # RLIMIT_CPU counts the process's whole life: each execution
+            # gets its own allowance on top of what the session used.
+            used = int(before.ru_utime + before.ru_stime) + 1
+            resource.setrlimit(resource.RLIMIT_CPU, (used + cpu, resource.RLIM_INFINITY))
         ev = {"ev": "exit", "id": msg.get("id"), "code": 1, "signal": 0}
         try:
             setup_stdio(fds)
@@ -290,10 +370,11 @@ def remove_ipc():
 
 def clean_shared():
     """Empties what executions share besides their work dir: /tmp,
-    /dev/shm and System V IPC, so nothing carries over to the next one."""
+    /dev/shm, POSIX message queues and System V IPC, so nothing carries
+    over to the next one."""
     if not ISOLATED:
         return
-    for d in ("/tmp", "/dev/shm"):
+    for d in ("/tmp", "/dev/shm", "/dev/mqueue"):
         try:
             names = os.listdir(d)
         except OSError:
@@ -301,7 +382,7 @@ def clean_shared():
         for n in names:
             p = os.path.join(d, n)
             if os.path.isdir(p) and not os.path.islink(p):
-                shutil.rmtree(p, ignore_errors=True)
+                remove_tree(p)
             else:
                 try:
                     os.unlink(p)
@@ -368,7 +449,7 @@ def do_exec(req, fds, seq):
     status, ru = wait_child(pid, req.get("id"))
     kill_leftovers(pid)
     files, errors = fetch(wd, req.get("fetch", []))
-    shutil.rmtree(wd, ignore_errors=True)
+    remove_tree(wd)
     clean_shared()
     ev = {"ev": "exit", "id": req.get("id"), "code": -1, "signal": 0,
           "utime_us": int(ru.ru_utime * 1e6), "stime_us": int(ru.ru_stime * 1e6),
