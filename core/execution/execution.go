@@ -68,6 +68,9 @@ const (
 	MaxOpenFiles  = 65536
 	MaxCodeBytes  = 16 << 20
 	MaxFilesBytes = 64 << 20
+	// MinMemory: below this a fork of a warm interpreter cannot run at all,
+	// and the worker itself would be the one killed.
+	MinMemory = 32 << 20
 )
 
 // Validate refuses negative and absurd values with one clear line.
@@ -81,7 +84,21 @@ func (l Limits) Validate() error {
 		}
 		return nil
 	}
+	atLeast := func(name string, v, min time.Duration) error {
+		if v > 0 && v < min {
+			return fmt.Errorf("limit %s %s is below the minimum %s", name, v, min)
+		}
+		return nil
+	}
 	return errors.Join(
+		atLeast("wall_time", l.WallTime, time.Millisecond),
+		atLeast("cpu_time", l.CPUTime, time.Millisecond),
+		func() error {
+			if l.MemoryBytes > 0 && l.MemoryBytes < MinMemory {
+				return fmt.Errorf("limit memory_bytes %d is below the minimum %d (32 MiB)", l.MemoryBytes, int64(MinMemory))
+			}
+			return nil
+		}(),
 		check("wall_time_ms", l.WallTime.Milliseconds(), MaxWallTime.Milliseconds()),
 		check("cpu_time_ms", l.CPUTime.Milliseconds(), MaxWallTime.Milliseconds()),
 		check("memory_bytes", l.MemoryBytes, MaxMemory),

@@ -22,6 +22,8 @@ func TestRequestValidate(t *testing.T) {
 		"nested file ok":    {Request{Code: "1", Files: []File{{Path: "a/b/../c.txt"}}}, ""},
 		"negative wall":     {Request{Code: "1", Limits: Limits{WallTime: -time.Second}}, "wall_time_ms is negative"},
 		"absurd memory":     {Request{Code: "1", Limits: Limits{MemoryBytes: MaxMemory + 1}}, "exceeds the maximum"},
+		"sub-millisecond":   {Request{Code: "1", Limits: Limits{WallTime: 900 * time.Microsecond}}, "below the minimum 1ms"},
+		"tiny memory":       {Request{Code: "1", Limits: Limits{MemoryBytes: 1 << 20}}, "below the minimum"},
 		"negative pids":     {Request{Code: "1", Limits: Limits{Pids: -1}}, "pids is negative"},
 		"two problems kept": {Request{Code: "", Limits: Limits{OpenFiles: -1}}, "code is empty; limit open_files is negative"},
 	}

@@ -58,15 +58,11 @@ func New(cfg *config.Config, dir *install.Dir, log hclog.Logger) *Orchestrator {
 	return &Orchestrator{cfg: cfg, dir: dir, log: log, running: map[string]*runtimePlugin{}}
 }
 
-// Start launches the named plugins (all installed ones when none named)
-// and waits until their workers are warm.
+// Start launches the named plugins (all usable installed ones when none
+// named) and waits until their workers are warm.
 func (o *Orchestrator) Start(ctx context.Context, names ...string) error {
 	if len(names) == 0 {
-		ms, err := o.dir.List()
-		if err != nil {
-			return err
-		}
-		for _, m := range ms {
+		for _, m := range o.manifests() {
 			names = append(names, m.Name)
 		}
 	}
@@ -79,14 +75,20 @@ func (o *Orchestrator) Start(ctx context.Context, names ...string) error {
 	return errors.Join(errs...)
 }
 
+// manifests lists the installed plugins, skipping (and logging) damaged
+// ones: one broken plugin must not take every language down with it.
+func (o *Orchestrator) manifests() []install.Manifest {
+	ms, errs := o.dir.ListUsable()
+	for _, err := range errs {
+		o.log.Warn("skipping a damaged plugin", "error", err)
+	}
+	return ms
+}
+
 // Languages maps each language to the plugin that runs it.
 func (o *Orchestrator) Languages() (map[string]string, error) {
-	ms, err := o.dir.List()
-	if err != nil {
-		return nil, err
-	}
 	out := map[string]string{}
-	for _, m := range ms {
+	for _, m := range o.manifests() {
 		for _, l := range m.Languages {
 			out[l] = m.Name
 		}
@@ -147,7 +149,9 @@ func (o *Orchestrator) launch(ctx context.Context, m *install.Manifest) (*runtim
 		return nil, fmt.Errorf("manifest checksum: %w", err)
 	}
 	cmd := exec.Command(m.Binary)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// SIGTERM when retool dies, however it dies: the plugin then closes its
+	// workers and removes their cgroups instead of running on as an orphan.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		Plugins:          plugin.PluginSet{sdk.PluginName: &sdk.RuntimePlugin{}},
@@ -359,9 +363,9 @@ func (p Prober) Probe(ctx context.Context, binary string) (install.Info, error) 
 	rpc, err := client.Client()
 	if err != nil {
 		if strings.Contains(err.Error(), "Incompatible API version") {
-			return install.Info{}, fmt.Errorf("%w: %v", install.ErrProtocolMismatch, err)
+			return install.Info{}, fmt.Errorf("%w: %s", install.ErrProtocolMismatch, firstLine(err.Error()))
 		}
-		return install.Info{}, fmt.Errorf("%w: %v", install.ErrNotAPlugin, err)
+		return install.Info{}, fmt.Errorf("%w: it did not answer retool's plugin handshake (%s)", install.ErrNotAPlugin, firstLine(err.Error()))
 	}
 	raw, err := rpc.Dispense(sdk.PluginName)
 	if err != nil {
@@ -373,4 +377,14 @@ func (p Prober) Probe(ctx context.Context, binary string) (install.Info, error) 
 	}
 	return install.Info{Name: info.Name, Version: info.Version, Languages: info.Languages,
 		Capabilities: info.Capabilities, ProtocolVersion: info.ProtocolVersion}, nil
+}
+
+// firstLine keeps an error from a child process to one short line: go-plugin
+// quotes whatever a non-plugin printed.
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 120 {
+		s = s[:120] + "…"
+	}
+	return s
 }

@@ -218,6 +218,11 @@ func (w *forkWorker) exec(ctx context.Context, req *execution.Request, lim execu
 	drained := waitCapture(cap, io)
 	res := execution.Result{WallTime: wall}
 	res.Stdout, res.Stderr, res.StdoutTruncated, res.StderrTruncated = cap.result()
+	if (res.StdoutTruncated || res.StderrTruncated) && k.reason == killNone {
+		// The code may exit before the overflow is noticed: what was cut
+		// decides the status, not which event came first.
+		k = kill{reason: killOutput}
+	}
 	if !ok {
 		res.Status = execution.SandboxError
 		res.Message = k.message("worker died during the execution")

@@ -70,6 +70,9 @@ type Pool struct {
 	restarts atomic.Int64
 	mu       sync.Mutex
 	lastErr  error
+	// all holds every live worker, busy ones included, so that Close
+	// stops executions in flight instead of leaving their sandboxes.
+	all map[worker]struct{}
 }
 
 // worker is one warm interpreter.
@@ -94,7 +97,8 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	}
 	cfg.Defaults = cfg.Defaults.WithDefaults(execution.DefaultLimits)
 	pctx, cancel := context.WithCancel(context.Background())
-	p := &Pool{cfg: cfg, log: cfg.Logger, idle: make(chan worker, cfg.Size), ctx: pctx, cancel: cancel}
+	p := &Pool{cfg: cfg, log: cfg.Logger, idle: make(chan worker, cfg.Size), ctx: pctx, cancel: cancel,
+		all: map[worker]struct{}{}}
 	errs := make(chan error, cfg.Size)
 	for i := 0; i < cfg.Size; i++ {
 		go func() {
@@ -120,10 +124,32 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 }
 
 func (p *Pool) start(ctx context.Context) (worker, error) {
+	var w worker
+	var err error
 	if p.cfg.Driver.Mode == Prespawn {
-		return startPrespawn(ctx, p)
+		w, err = startPrespawn(ctx, p)
+	} else {
+		w, err = startFork(ctx, p)
 	}
-	return startFork(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ctx.Err() != nil {
+		w.close()
+		return nil, ErrClosed
+	}
+	p.all[w] = struct{}{}
+	return w, nil
+}
+
+// retire closes a worker for good.
+func (p *Pool) retire(w worker) {
+	p.mu.Lock()
+	delete(p.all, w)
+	p.mu.Unlock()
+	w.close()
 }
 
 // Stats describe the pool now.
@@ -195,7 +221,7 @@ func (p *Pool) release(w worker, reusable bool) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		w.close()
+		p.retire(w)
 		p.replace()
 	}()
 }
@@ -210,10 +236,6 @@ func (p *Pool) replace() {
 			p.mu.Unlock()
 			p.alive.Add(1)
 			p.restarts.Add(1)
-			if p.ctx.Err() != nil {
-				w.close()
-				return
-			}
 			p.idle <- w
 			return
 		}
@@ -229,14 +251,24 @@ func (p *Pool) replace() {
 	}
 }
 
-// Close stops every worker and waits for replacements under way.
+// Close stops every worker, busy ones included (their executions end as
+// sandbox errors), and waits for replacements under way.
 func (p *Pool) Close() error {
+	p.mu.Lock()
 	p.cancel()
+	ws := make([]worker, 0, len(p.all))
+	for w := range p.all {
+		ws = append(ws, w)
+	}
+	p.all = map[worker]struct{}{}
+	p.mu.Unlock()
+	for _, w := range ws {
+		w.close()
+	}
 	p.wg.Wait()
 	for {
 		select {
-		case w := <-p.idle:
-			w.close()
+		case <-p.idle:
 			p.alive.Add(-1)
 		default:
 			return nil

@@ -94,6 +94,11 @@ func (w *prespawnWorker) exec(ctx context.Context, req *execution.Request, lim e
 	waitCapture(cap, w.io)
 	res := execution.Result{WallTime: wall}
 	res.Stdout, res.Stderr, res.StdoutTruncated, res.StderrTruncated = cap.result()
+	if (res.StdoutTruncated || res.StderrTruncated) && k.reason == killNone {
+		// The code may exit before the overflow is noticed: what was cut
+		// decides the status, not which event came first.
+		k = kill{reason: killOutput}
+	}
 	res.CPUTime = after.CPUTime - before.CPUTime
 	res.PeakMemory = after.PeakMemory
 	if status := w.sb.ExitStatus(); status >= 128 {

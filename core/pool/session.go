@@ -20,6 +20,7 @@ var ErrSessionClosed = errors.New("session closed")
 // replacement so its capacity is unchanged.
 type Session struct {
 	mu     sync.Mutex
+	p      *Pool
 	w      *forkWorker
 	lim    execution.Limits
 	closed bool
@@ -64,7 +65,7 @@ func (p *Pool) OpenSession(ctx context.Context, limits execution.Limits) (*Sessi
 		fw.close()
 		return nil, ctx.Err()
 	}
-	return &Session{w: fw, lim: lim}, nil
+	return &Session{p: p, w: fw, lim: lim}, nil
 }
 
 // Execute runs code in the session's globals. A timeout, output overflow
@@ -103,7 +104,7 @@ func (s *Session) Close() error {
 
 func (s *Session) closeLocked() {
 	s.closed = true
-	s.w.close()
+	s.p.retire(s.w)
 }
 
 // nopWorker stands for a worker taken out of the pool on purpose.

@@ -52,6 +52,17 @@ func (d *Dir) List() ([]Manifest, error) {
 	return ms, nil
 }
 
+// ListUsable is List for callers that can go on without damaged plugins
+// (routing executions, say): the readable manifests, and one error per
+// damaged plugin for the caller to report.
+func (d *Dir) ListUsable() ([]Manifest, []error) {
+	root, err := d.root()
+	if err != nil {
+		return nil, []error{err}
+	}
+	return scan(root)
+}
+
 // scan reads every plugin directory under root, returning the readable manifests (sorted by name)
 // and the errors of the damaged ones.
 func scan(root string) ([]Manifest, []error) {

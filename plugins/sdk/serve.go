@@ -3,11 +3,39 @@ package sdk
 import (
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 )
+
+// exitWithParent closes rt (its workers, cgroups and temp dirs) and exits
+// when retool is gone: on SIGTERM, which retool's parent-death signal
+// sends, or when the plugin finds itself re-parented.
+func exitWithParent(rt Runtime, log hclog.Logger) {
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	parent := os.Getppid()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-term:
+		case <-tick.C:
+			if os.Getppid() == parent {
+				continue
+			}
+		}
+		log.Info("retool is gone; stopping the runtime")
+		if c, ok := rt.(io.Closer); ok {
+			_ = c.Close()
+		}
+		os.Exit(0)
+	}
+}
 
 // MaxMessageBytes bounds one gRPC message between retool and a plugin:
 // room for the largest code, files and output a request may carry (gRPC's
@@ -27,6 +55,7 @@ func Serve(rt Runtime) {
 	if w, ok := rt.(*WarmRuntime); ok && w.Logger == nil {
 		w.Logger = log
 	}
+	go exitWithParent(rt, log)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         plugin.PluginSet{PluginName: &RuntimePlugin{Impl: rt}},

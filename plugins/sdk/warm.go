@@ -61,6 +61,8 @@ func (w *WarmRuntime) Configure(ctx context.Context, s Settings) error {
 		sb = sandbox.NewNative(true)
 	case "none":
 		sb = sandbox.NewNative(false)
+	case "containerd":
+		return fmt.Errorf("sandbox backend \"containerd\" is not built yet (it is planned); use \"native\" or \"none\"")
 	default:
 		return fmt.Errorf("%w: sandbox backend %q is not available in this runtime (native, none)", execution.ErrInvalid, s.Sandbox.Backend)
 	}
