@@ -11,8 +11,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The binaries under test, built once: the CLI and the built-in runtimes.
@@ -182,4 +184,65 @@ func TestConfigErrorsPointAtPosition(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "bad.hcl:2:3") {
 		t.Fatalf("exec with a bad config: %d %q", code, errOut)
 	}
+}
+
+// A CLI killed with SIGKILL mid-execution must not leave its plugin, the
+// plugin's sandboxes, cgroups or temp dirs behind.
+func TestKilledCLILeavesNothing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("checks cgroups, which need root")
+	}
+	c := newCLI(t)
+	c.must("plugin", "install", filepath.Join(binDir, "retool-runtime-python"))
+	cmd := exec.Command(filepath.Join(binDir, "retool"), "exec", "--lang", "python", "-c", "import time; time.sleep(30)")
+	cmd.Env = append(os.Environ(), "RETOOL_PLUGIN_DIR="+c.pluginDir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	plugin := filepath.Join(c.pluginDir, "python")
+	var pid int
+	deadline := time.Now().Add(20 * time.Second)
+	for pid == 0 && time.Now().Before(deadline) {
+		pid = findProcess(plugin)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if pid == 0 {
+		t.Fatal("plugin never started")
+	}
+	time.Sleep(500 * time.Millisecond) // the execution is under way
+	cmd.Process.Kill()
+	cmd.Wait()
+	for time.Now().Before(deadline) {
+		if findProcess(plugin) == 0 && len(leftovers(pid)) == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("after the CLI was killed: plugin pid %d running=%v, left: %v", pid, findProcess(plugin) != 0, leftovers(pid))
+}
+
+// findProcess returns the pid of a process whose executable lies under dir.
+func findProcess(dir string) int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if exe, err := os.Readlink("/proc/" + e.Name() + "/exe"); err == nil && strings.HasPrefix(exe, dir) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// leftovers lists the cgroups and temp dirs a plugin's workers created.
+func leftovers(pid int) []string {
+	pattern := fmt.Sprintf("*-%d-*", pid)
+	var out []string
+	for _, glob := range []string{"/sys/fs/cgroup/*/retool/" + pattern, filepath.Join(os.TempDir(), "retool-sandbox-"+strconv.Itoa(pid)+"-*")} {
+		m, _ := filepath.Glob(glob)
+		out = append(out, m...)
+	}
+	return out
 }

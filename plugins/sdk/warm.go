@@ -29,6 +29,7 @@ type WarmRuntime struct {
 	Logger hclog.Logger
 
 	mu       sync.Mutex
+	closing  sync.Mutex
 	pool     *pool.Pool
 	set      Settings
 	sessions map[string]*pool.Session
@@ -203,8 +204,12 @@ func (w *WarmRuntime) CloseSession(_ context.Context, id string) error {
 	return nil
 }
 
-// Close stops the workers and sessions.
+// Close stops the workers and sessions. A second caller (retool's
+// shutdown racing a SIGTERM) waits for the first to finish removing the
+// sandboxes rather than letting the process exit under it.
 func (w *WarmRuntime) Close() error {
+	w.closing.Lock()
+	defer w.closing.Unlock()
 	w.mu.Lock()
 	p := w.pool
 	w.pool = nil
