@@ -228,6 +228,56 @@ func (o *Orchestrator) Execute(ctx context.Context, req *execution.Request) (exe
 	return res, err
 }
 
+// OpenSession starts a stateful interpreter for lang; the id it returns
+// names the plugin too, so that later calls find their way back.
+func (o *Orchestrator) OpenSession(ctx context.Context, lang string, limits execution.Limits) (string, error) {
+	p, err := o.pluginFor(ctx, lang)
+	if err != nil {
+		return "", err
+	}
+	id, err := p.rt.OpenSession(ctx, lang, limits)
+	if err != nil {
+		return "", fmt.Errorf("open %s session: %w", lang, err)
+	}
+	return p.m.Name + "/" + id, nil
+}
+
+func (o *Orchestrator) sessionPlugin(ctx context.Context, id string) (*runtimePlugin, string, error) {
+	name, sid, ok := strings.Cut(id, "/")
+	if !ok {
+		return nil, "", fmt.Errorf("%w %q", sdk.ErrUnknownSession, id)
+	}
+	o.mu.Lock()
+	p, running := o.running[name]
+	o.mu.Unlock()
+	if !running || p.client.Exited() {
+		// Sessions live in their plugin's memory: a restarted plugin has none.
+		return nil, "", fmt.Errorf("%w %q (its runtime plugin is not running)", sdk.ErrUnknownSession, id)
+	}
+	return p, sid, nil
+}
+
+// ExecuteInSession runs req in an open session's interpreter.
+func (o *Orchestrator) ExecuteInSession(ctx context.Context, id string, req *execution.Request) (execution.Result, error) {
+	if err := req.Validate(); err != nil {
+		return execution.Result{}, err
+	}
+	p, sid, err := o.sessionPlugin(ctx, id)
+	if err != nil {
+		return execution.Result{}, err
+	}
+	return p.rt.ExecuteInSession(ctx, sid, req)
+}
+
+// CloseSession ends a session.
+func (o *Orchestrator) CloseSession(ctx context.Context, id string) error {
+	p, sid, err := o.sessionPlugin(ctx, id)
+	if err != nil {
+		return err
+	}
+	return p.rt.CloseSession(ctx, sid)
+}
+
 // exited waits up to d for go-plugin to notice that the process is gone:
 // the broken connection is usually seen before the process is reaped.
 func (p *runtimePlugin) exited(d time.Duration) bool {

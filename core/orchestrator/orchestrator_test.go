@@ -192,6 +192,35 @@ func TestWatchRestartsACrashedPlugin(t *testing.T) {
 	}
 }
 
+func TestSessions(t *testing.T) {
+	d, _ := installPython(t)
+	o := newOrchestrator(t, d)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	id, err := o.OpenSession(ctx, "python", execution.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for code, want := range map[string]string{"x = 40": "", "x += 2": ""} {
+		if res, err := o.ExecuteInSession(ctx, id, &execution.Request{Code: code}); err != nil || string(res.Stdout) != want {
+			t.Fatalf("%q: %+v %v", code, res, err)
+		}
+	}
+	res, err := o.ExecuteInSession(ctx, id, &execution.Request{Code: "x"})
+	if err != nil || string(res.Stdout) != "42\n" {
+		t.Fatalf("state lost: %+v %v", res, err)
+	}
+	if err := o.CloseSession(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.ExecuteInSession(ctx, id, &execution.Request{Code: "x"}); !errors.Is(err, sdk.ErrUnknownSession) {
+		t.Fatalf("after close: %v", err)
+	}
+	if _, err := o.ExecuteInSession(ctx, "nonsense", &execution.Request{Code: "x"}); !errors.Is(err, sdk.ErrUnknownSession) {
+		t.Fatalf("unknown id: %v", err)
+	}
+}
+
 func TestConcurrentExecutions(t *testing.T) {
 	d, _ := installPython(t)
 	o := newOrchestrator(t, d)

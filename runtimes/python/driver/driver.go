@@ -35,7 +35,7 @@ func Runtime(o Options) *sdk.WarmRuntime {
 	return &sdk.WarmRuntime{
 		Meta: sdk.Info{
 			Name: o.Name, Version: version.Version, Languages: o.Languages,
-			Capabilities: []string{"fork-pool", "files", "stdin"},
+			Capabilities: []string{"fork-pool", "files", "stdin", "sessions"},
 		},
 		Driver: func(values map[string]string) (pool.Driver, error) {
 			py, err := sdk.Interpreter(values, defaultInterpreter)
