@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -245,4 +246,55 @@ func leftovers(pid int) []string {
 		out = append(out, m...)
 	}
 	return out
+}
+
+// As an ordinary user retool runs in a one-id user namespace without
+// cgroups, and every result names the mechanisms that replace them.
+func TestOrdinaryUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to switch to an ordinary user")
+	}
+	const uid = 65534 // nobody
+	dir, err := os.MkdirTemp("", "retool-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	for _, name := range []string{"retool", "retool-runtime-python"} {
+		data, err := os.ReadFile(filepath.Join(binDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chown(dir, uid, uid)
+	run := func(args ...string) (string, string, error) {
+		cmd := exec.Command(filepath.Join(dir, "retool"), args...)
+		cmd.Dir = dir
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir, "RETOOL_PLUGIN_DIR=" + filepath.Join(dir, "plugins")}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+		var out, errOut strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		return out.String(), errOut.String(), err
+	}
+	if _, errOut, err := run("plugin", "install", filepath.Join(dir, "retool-runtime-python")); err != nil {
+		t.Fatalf("install as nobody: %v %s", err, errOut)
+	}
+	out, errOut, err := run("exec", "-v", "--lang", "python", "-c",
+		"import os\nprint(os.getuid(), [l.split()[1] for l in open('/proc/self/status') if l.startswith('CapEff')][0])")
+	if err != nil {
+		t.Fatalf("exec as nobody: %v %s", err, errOut)
+	}
+	if out != "0 0000000000000000\n" {
+		t.Errorf("inside the sandbox: %q, want root of a one-id namespace with no capabilities", out)
+	}
+	for _, want := range []string{"finished", "RLIMIT_AS", "RLIMIT_NPROC", "exec user: same id as the worker"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("status line lacks %q: %s", want, errOut)
+		}
+	}
 }
