@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,6 +27,7 @@ import (
 	"github.com/retool-rl/retool/core/host"
 	"github.com/retool-rl/retool/core/job"
 	"github.com/retool-rl/retool/core/orchestrator"
+	"github.com/retool-rl/retool/core/server"
 	"github.com/retool-rl/retool/plugins/install"
 	"github.com/retool-rl/retool/plugins/sdk"
 	"github.com/retool-rl/retool/version"
@@ -73,7 +76,7 @@ func newRoot() *cobra.Command {
 		"sandbox.backend": "sandbox", "pool_size": "pool-size"} {
 		_ = a.v.BindPFlag(key, pf.Lookup(flag))
 	}
-	root.AddCommand(a.versionCmd(), a.doctorCmd(), a.pluginCmd(), a.execCmd(), a.runCmd())
+	root.AddCommand(a.versionCmd(), a.doctorCmd(), a.pluginCmd(), a.execCmd(), a.runCmd(), a.serveCmd())
 	return root
 }
 
@@ -306,6 +309,70 @@ func (a *app) execCmd() *cobra.Command {
 	f.DurationVar(&timeout, "timeout", 0, "wall-clock limit (default: the runtime's)")
 	f.IntVar(&memoryMB, "memory-mb", 0, "memory limit in MiB (default: the runtime's)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "print status, times and memory after the output")
+	return c
+}
+
+func (a *app) serveCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve executions over HTTP: SandboxFusion's /run_code and /run_jupyter, retool's /v1 API, /metrics",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.config("")
+			if err != nil {
+				return err
+			}
+			if cfg.Server.Addr == "" {
+				cfg.Server.Addr = config.DefaultServerAddr
+			}
+			log := a.logger(cfg)
+			if cfg.LogLevel == "info" {
+				log.SetLevel(hclog.Info)
+			}
+			o := orchestrator.New(cfg, a.dir(cfg), log)
+			defer o.Close()
+			t0 := time.Now()
+			if err := o.Start(cmd.Context()); err != nil {
+				return err
+			}
+			if len(o.Running()) == 0 {
+				return errors.New("no runtime plugins installed; run `retool plugin install` first")
+			}
+			log.Info("runtimes warm", "runtimes", strings.Join(o.Running(), ","), "took", time.Since(t0).Round(time.Millisecond))
+			ctx, stop := context.WithCancel(cmd.Context())
+			defer stop()
+			go o.Watch(ctx, time.Second)
+			srv := server.New(server.Config{Executor: o, Logger: log.Named("http"), Token: cfg.Server.Token,
+				MaxQueue: cfg.Server.MaxQueue, MaxBodyBytes: cfg.Server.MaxBodyBytes, SessionIdle: cfg.Server.SessionIdle})
+			defer srv.Close()
+			hs := &http.Server{Addr: cfg.Server.Addr, Handler: srv, ReadHeaderTimeout: 10 * time.Second,
+				IdleTimeout: 2 * time.Minute}
+			ln, err := net.Listen("tcp", cfg.Server.Addr)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
+			}
+			log.Info("serving", "addr", ln.Addr().String(), "auth", cfg.Server.Token != "")
+			errc := make(chan error, 1)
+			go func() { errc <- hs.Serve(ln) }()
+			select {
+			case err := <-errc:
+				return err
+			case <-cmd.Context().Done():
+			}
+			// Drain: stop accepting, let executions in flight finish.
+			log.Info("shutting down; draining executions in flight")
+			sctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if err := hs.Shutdown(sctx); err != nil {
+				return fmt.Errorf("drain: %w", err)
+			}
+			return nil
+		},
+	}
+	c.Flags().String("addr", "", "listen address (default 127.0.0.1:8080; a non-loopback address needs a token)")
+	c.Flags().String("token", "", "bearer token clients must send (env RETOOL_SERVER_TOKEN)")
+	_ = a.v.BindPFlag("server.addr", c.Flags().Lookup("addr"))
+	_ = a.v.BindPFlag("server.token", c.Flags().Lookup("token"))
 	return c
 }
 

@@ -59,6 +59,13 @@ type Limits struct {
 // Server configures the optional HTTP server; Addr is "" when there is none.
 type Server struct {
 	Addr, Token string
+	// MaxQueue bounds the requests waiting per runtime beyond those
+	// running; past it the server answers 429 at once.
+	MaxQueue int
+	// MaxBodyBytes bounds a request body (413 past it).
+	MaxBodyBytes int64
+	// SessionIdle closes a session unused for this long.
+	SessionIdle time.Duration
 }
 
 // Job is the job `retool run` executes (a `job "kind"` block).
@@ -75,6 +82,9 @@ type Job struct {
 const (
 	DefaultPoolSize    = 1 // for a runtime block without pool_size
 	DefaultServerAddr  = "127.0.0.1:8080"
+	DefaultMaxQueue    = 1024
+	DefaultMaxBody     = 32 << 20
+	DefaultSessionIdle = 10 * time.Minute
 	DefaultConcurrency = 1
 	DefaultLanguage    = "python"
 )
@@ -140,7 +150,9 @@ func builtin() *Config {
 		PluginDir: defaultPluginDir(),
 		LogLevel:  "info",
 		Sandbox:   Sandbox{Backend: "native", WorkDirBytes: 64 << 20, ReadOnlyPaths: []string{}},
-		src:       map[string]origin{},
+		Server: Server{MaxQueue: DefaultMaxQueue, MaxBodyBytes: DefaultMaxBody,
+			SessionIdle: DefaultSessionIdle},
+		src: map[string]origin{},
 	}
 }
 

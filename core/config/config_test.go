@@ -75,7 +75,7 @@ func TestDefault(t *testing.T) {
 	clearEnv(t)
 	c := Default()
 	if c.LogLevel != "info" || c.Sandbox.Backend != "native" || c.Sandbox.WorkDirBytes != 64<<20 ||
-		c.Sandbox.AllowNetwork || len(c.Sandbox.ReadOnlyPaths) != 0 || c.Server != (Server{}) || c.Path != "" {
+		c.Sandbox.AllowNetwork || len(c.Sandbox.ReadOnlyPaths) != 0 || c.Server.Addr != "" || c.Server.MaxQueue != DefaultMaxQueue || c.Path != "" {
 		t.Errorf("Default() = %+v", c)
 	}
 	if cd, err := os.UserConfigDir(); err == nil && c.PluginDir != filepath.Join(cd, "retool", "plugins") {
@@ -194,7 +194,7 @@ server {
 	if !ok || jl.PoolSize != DefaultPoolSize || jl.Limits != DefaultLimits || jl.Settings["julia"] != "/opt/julia/bin/julia" {
 		t.Errorf("julia = %+v, %v", jl, ok)
 	}
-	if c.Server != (Server{Addr: DefaultServerAddr, Token: "t"}) {
+	if c.Server != (Server{Addr: DefaultServerAddr, Token: "t", MaxQueue: DefaultMaxQueue, MaxBodyBytes: DefaultMaxBody, SessionIdle: DefaultSessionIdle}) {
 		t.Errorf("Server = %+v", c.Server)
 	}
 	if c.Job != nil {

@@ -56,9 +56,12 @@ type limitsBlock struct {
 }
 
 type serverBlock struct {
-	DefRange hcl.Range      `hcl:",def_range"`
-	Addr     *hcl.Attribute `hcl:"addr,optional"`
-	Token    *hcl.Attribute `hcl:"token,optional"`
+	DefRange    hcl.Range      `hcl:",def_range"`
+	Addr        *hcl.Attribute `hcl:"addr,optional"`
+	Token       *hcl.Attribute `hcl:"token,optional"`
+	MaxQueue    *hcl.Attribute `hcl:"max_queue,optional"`
+	MaxBodyMB   *hcl.Attribute `hcl:"max_body_mb,optional"`
+	SessionIdle *hcl.Attribute `hcl:"session_idle,optional"`
 }
 
 type jobBlock struct {
@@ -153,6 +156,11 @@ func (d *decoder) apply(fs *fileSchema, replaceJob bool) {
 		if t, ok := decodeAttr[string](d, s.Token, "server.token"); ok {
 			c.Server.Token = t
 		}
+		if n, ok := decodeAttr[int](d, s.MaxQueue, "server.max_queue"); ok {
+			c.Server.MaxQueue = n
+		}
+		d.size(s.MaxBodyMB, "server.max_body_mb", 1<<20, &c.Server.MaxBodyBytes)
+		d.duration(s.SessionIdle, "server.session_idle", &c.Server.SessionIdle)
 	}
 
 	if !replaceJob && fs.Job == nil {

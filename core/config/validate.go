@@ -157,6 +157,15 @@ func (v *validator) memory(key, name string, bytes int64, why string) {
 // server checks that addr is host:port and that a non-loopback server has a token.
 func (v *validator) server() {
 	s := v.c.Server
+	if s.MaxQueue < 0 || s.MaxQueue > 1<<20 {
+		v.add("server.max_queue", "Invalid max_queue", fmt.Sprintf("max_queue = %d; expected 0 to %d requests.", s.MaxQueue, 1<<20))
+	}
+	if s.MaxBodyBytes <= 0 || s.MaxBodyBytes > 1<<30 {
+		v.add("server.max_body_mb", "Invalid max_body_mb", fmt.Sprintf("max_body_mb = %d; expected 1 to 1024.", s.MaxBodyBytes>>20))
+	}
+	if s.SessionIdle <= 0 || s.SessionIdle > 24*time.Hour {
+		v.add("server.session_idle", "Invalid session_idle", fmt.Sprintf("session_idle = %s; expected a duration from 1s to 24h.", s.SessionIdle))
+	}
 	host, port, err := net.SplitHostPort(s.Addr)
 	if err != nil {
 		v.add("server.addr", "Invalid server addr",

@@ -161,6 +161,9 @@ type Request struct {
 	Files      []File
 	FetchFiles []string
 	Limits     Limits
+	// DisplayLast returns a bare last expression's value in
+	// Result.Display instead of printing it (sessions only, as a notebook).
+	DisplayLast bool
 }
 
 // ErrInvalid marks a request refused before it ran.
@@ -228,4 +231,6 @@ type Result struct {
 	Message string
 	// Degraded names mechanisms replaced on this host for this execution.
 	Degraded []string
+	// Display is the last expression's value (repr) when DisplayLast was set.
+	Display string
 }

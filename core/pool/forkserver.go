@@ -30,6 +30,7 @@ type event struct {
 	Error    string      `json:"error"`
 	Version  string      `json:"version"`
 	Pid      int         `json:"pid"`
+	Display  *string     `json:"display"`
 	ExecUID  int         `json:"exec_uid"`
 	Extra    interface{} `json:"-"`
 }
@@ -54,6 +55,7 @@ type execMsg struct {
 	Files   []wireFile `json:"files,omitempty"`
 	Fetch   []string   `json:"fetch,omitempty"`
 	RLimits rlimits    `json:"rlimits"`
+	Display bool       `json:"display,omitempty"`
 }
 
 // forkWorker is a sandboxed zygote.
@@ -195,7 +197,7 @@ func (w *forkWorker) exec(ctx context.Context, req *execution.Request, lim execu
 		return sandboxError("pipes: %v", err), true
 	}
 	msg := execMsg{Op: "exec", ID: w.seq, Code: req.Code, Fetch: req.FetchFiles,
-		RLimits: execRLimits(lim, w.tracked)}
+		RLimits: execRLimits(lim, w.tracked), Display: req.DisplayLast && w.session}
 	for _, f := range req.Files {
 		msg.Files = append(msg.Files, wireFile{Path: f.Path, Data: base64.StdEncoding.EncodeToString(f.Content)})
 	}
@@ -240,6 +242,9 @@ func (w *forkWorker) exec(ctx context.Context, req *execution.Request, lim execu
 	// did not wait for was killed at the end and is bounded by the cgroup.
 	res.CPUTime = time.Duration(ev.UtimeUs+ev.StimeUs) * time.Microsecond
 	res.PeakMemory = ev.MaxrssKB << 10
+	if ev.Display != nil {
+		res.Display = *ev.Display
+	}
 	// Any process of the execution may have been the OOM victim, not only
 	// the one whose status we have: read the counter every time.
 	oom := false

@@ -651,15 +651,18 @@ func (x *File) GetContent() []byte {
 }
 
 type ExecuteRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Language      string                 `protobuf:"bytes,1,opt,name=language,proto3" json:"language,omitempty"`
-	Code          string                 `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
-	Stdin         []byte                 `protobuf:"bytes,3,opt,name=stdin,proto3" json:"stdin,omitempty"`
-	Files         []*File                `protobuf:"bytes,4,rep,name=files,proto3" json:"files,omitempty"`
-	FetchFiles    []string               `protobuf:"bytes,5,rep,name=fetch_files,json=fetchFiles,proto3" json:"fetch_files,omitempty"`
-	Limits        *Limits                `protobuf:"bytes,6,opt,name=limits,proto3" json:"limits,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Language   string                 `protobuf:"bytes,1,opt,name=language,proto3" json:"language,omitempty"`
+	Code       string                 `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	Stdin      []byte                 `protobuf:"bytes,3,opt,name=stdin,proto3" json:"stdin,omitempty"`
+	Files      []*File                `protobuf:"bytes,4,rep,name=files,proto3" json:"files,omitempty"`
+	FetchFiles []string               `protobuf:"bytes,5,rep,name=fetch_files,json=fetchFiles,proto3" json:"fetch_files,omitempty"`
+	Limits     *Limits                `protobuf:"bytes,6,opt,name=limits,proto3" json:"limits,omitempty"`
+	// In a session, return the value of a bare last expression in
+	// ExecuteResponse.display (as a notebook does) instead of printing it.
+	DisplayLastValue bool `protobuf:"varint,7,opt,name=display_last_value,json=displayLastValue,proto3" json:"display_last_value,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ExecuteRequest) Reset() {
@@ -734,6 +737,13 @@ func (x *ExecuteRequest) GetLimits() *Limits {
 	return nil
 }
 
+func (x *ExecuteRequest) GetDisplayLastValue() bool {
+	if x != nil {
+		return x.DisplayLastValue
+	}
+	return false
+}
+
 type ExecuteResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Status   Status                 `protobuf:"varint,1,opt,name=status,proto3,enum=retool.runtime.v1.Status" json:"status,omitempty"`
@@ -751,7 +761,9 @@ type ExecuteResponse struct {
 	// Why the status is what it is, one line ("wall time 5s exceeded").
 	Message string `protobuf:"bytes,12,opt,name=message,proto3" json:"message,omitempty"`
 	// Mechanisms that replaced unavailable ones for this execution.
-	Degraded      []string `protobuf:"bytes,13,rep,name=degraded,proto3" json:"degraded,omitempty"`
+	Degraded []string `protobuf:"bytes,13,rep,name=degraded,proto3" json:"degraded,omitempty"`
+	// The repr of the bare last expression when display_last_value was set.
+	Display       string `protobuf:"bytes,14,opt,name=display,proto3" json:"display,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -875,6 +887,13 @@ func (x *ExecuteResponse) GetDegraded() []string {
 		return x.Degraded
 	}
 	return nil
+}
+
+func (x *ExecuteResponse) GetDisplay() string {
+	if x != nil {
+		return x.Display
+	}
+	return ""
 }
 
 type OpenSessionRequest struct {
@@ -1151,7 +1170,7 @@ const file_runtime_proto_rawDesc = "" +
 	"open_files\x18\a \x01(\x05R\topenFiles\"4\n" +
 	"\x04File\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x18\n" +
-	"\acontent\x18\x02 \x01(\fR\acontent\"\xd9\x01\n" +
+	"\acontent\x18\x02 \x01(\fR\acontent\"\x87\x02\n" +
 	"\x0eExecuteRequest\x12\x1a\n" +
 	"\blanguage\x18\x01 \x01(\tR\blanguage\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12\x14\n" +
@@ -1159,7 +1178,8 @@ const file_runtime_proto_rawDesc = "" +
 	"\x05files\x18\x04 \x03(\v2\x17.retool.runtime.v1.FileR\x05files\x12\x1f\n" +
 	"\vfetch_files\x18\x05 \x03(\tR\n" +
 	"fetchFiles\x121\n" +
-	"\x06limits\x18\x06 \x01(\v2\x19.retool.runtime.v1.LimitsR\x06limits\"\xd2\x03\n" +
+	"\x06limits\x18\x06 \x01(\v2\x19.retool.runtime.v1.LimitsR\x06limits\x12,\n" +
+	"\x12display_last_value\x18\a \x01(\bR\x10displayLastValue\"\xec\x03\n" +
 	"\x0fExecuteResponse\x121\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x19.retool.runtime.v1.StatusR\x06status\x12\x1b\n" +
 	"\texit_code\x18\x02 \x01(\x05R\bexitCode\x12\x16\n" +
@@ -1175,7 +1195,8 @@ const file_runtime_proto_rawDesc = "" +
 	" \x01(\bR\x0fstderrTruncated\x12-\n" +
 	"\x05files\x18\v \x03(\v2\x17.retool.runtime.v1.FileR\x05files\x12\x18\n" +
 	"\amessage\x18\f \x01(\tR\amessage\x12\x1a\n" +
-	"\bdegraded\x18\r \x03(\tR\bdegraded\"c\n" +
+	"\bdegraded\x18\r \x03(\tR\bdegraded\x12\x18\n" +
+	"\adisplay\x18\x0e \x01(\tR\adisplay\"c\n" +
 	"\x12OpenSessionRequest\x12\x1a\n" +
 	"\blanguage\x18\x01 \x01(\tR\blanguage\x121\n" +
 	"\x06limits\x18\x02 \x01(\v2\x19.retool.runtime.v1.LimitsR\x06limits\"4\n" +

@@ -45,14 +45,14 @@ func filesFromProto(fs []*pb.File) []execution.File {
 func requestToProto(r *execution.Request) *pb.ExecuteRequest {
 	return &pb.ExecuteRequest{
 		Language: r.Language, Code: r.Code, Stdin: r.Stdin, Files: filesToProto(r.Files),
-		FetchFiles: r.FetchFiles, Limits: limitsToProto(r.Limits),
+		FetchFiles: r.FetchFiles, Limits: limitsToProto(r.Limits), DisplayLastValue: r.DisplayLast,
 	}
 }
 
 func requestFromProto(r *pb.ExecuteRequest) *execution.Request {
 	return &execution.Request{
 		Language: r.Language, Code: r.Code, Stdin: r.Stdin, Files: filesFromProto(r.Files),
-		FetchFiles: r.FetchFiles, Limits: limitsFromProto(r.Limits),
+		FetchFiles: r.FetchFiles, Limits: limitsFromProto(r.Limits), DisplayLast: r.DisplayLastValue,
 	}
 }
 
@@ -61,7 +61,7 @@ func resultToProto(r execution.Result) *pb.ExecuteResponse {
 		Status: pb.Status(r.Status), ExitCode: int32(r.ExitCode), Signal: int32(r.Signal),
 		Stdout: r.Stdout, Stderr: r.Stderr, WallTimeUs: r.WallTime.Microseconds(), CpuTimeUs: r.CPUTime.Microseconds(),
 		PeakMemoryBytes: r.PeakMemory, StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated,
-		Files: filesToProto(r.Files), Message: r.Message, Degraded: r.Degraded,
+		Files: filesToProto(r.Files), Message: r.Message, Degraded: r.Degraded, Display: r.Display,
 	}
 }
 
@@ -71,6 +71,6 @@ func resultFromProto(r *pb.ExecuteResponse) execution.Result {
 		Stdout: r.Stdout, Stderr: r.Stderr, WallTime: time.Duration(r.WallTimeUs) * time.Microsecond,
 		CPUTime: time.Duration(r.CpuTimeUs) * time.Microsecond, PeakMemory: r.PeakMemoryBytes,
 		StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated,
-		Files: filesFromProto(r.Files), Message: r.Message, Degraded: r.Degraded,
+		Files: filesFromProto(r.Files), Message: r.Message, Degraded: r.Degraded, Display: r.Display,
 	}
 }

@@ -131,8 +131,9 @@ def safe_path(wd, rel):
     return full
 
 
-def run_code(src, g):
-    """Runs src in globals g; a bare last expression has its value printed."""
+def run_code(src, g, display=False):
+    """Runs src in globals g; a bare last expression has its value printed,
+    or, with display, returned as its repr (a notebook's text/plain)."""
     tree = ast.parse(src, "<code>", "exec")
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
@@ -141,7 +142,10 @@ def run_code(src, g):
     if last is not None:
         value = eval(compile(last, "<code>", "eval"), g)
         if value is not None:
+            if display:
+                return repr(value)
             print(value)
+    return None
 
 
 def report_exception():
@@ -227,11 +231,14 @@ def write_files(req, wd):
             out.write(base64.b64decode(f["data"]))
 
 
-def run_request(req, g):
-    """Runs one request's code; returns the exit code it stands for."""
+def run_request(req, g, shown=None):
+    """Runs one request's code; returns the exit code it stands for. With
+    shown (a list), a displayed last value is appended to it."""
     code = 0
     try:
-        run_code(req["code"], g)
+        value = run_code(req["code"], g, display=shown is not None and req.get("display", False))
+        if value is not None:
+            shown.append(value)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
         if not isinstance(e.code, (int, type(None))):
@@ -297,7 +304,10 @@ def session_main(req, wd):
         try:
             setup_stdio(fds)
             write_files(msg, wd)
-            ev["code"] = run_request(msg, g)
+            shown = []
+            ev["code"] = run_request(msg, g, shown)
+            if shown:
+                ev["display"] = shown[0]
         except BaseException:
             report_exception()
         for target, fd in enumerate(saved):
