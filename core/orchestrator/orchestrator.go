@@ -239,11 +239,11 @@ func (o *Orchestrator) OpenSession(ctx context.Context, lang string, limits exec
 	if err != nil {
 		return "", fmt.Errorf("open %s session: %w", lang, err)
 	}
-	return p.m.Name + "/" + id, nil
+	return p.m.Name + ":" + id, nil
 }
 
 func (o *Orchestrator) sessionPlugin(ctx context.Context, id string) (*runtimePlugin, string, error) {
-	name, sid, ok := strings.Cut(id, "/")
+	name, sid, ok := strings.Cut(id, ":")
 	if !ok {
 		return nil, "", fmt.Errorf("%w %q", sdk.ErrUnknownSession, id)
 	}

@@ -329,8 +329,8 @@ func (s *sessions) close() {
 	})
 }
 
-// runtimeOf reads the runtime from a session id ("python/abc…").
+// runtimeOf reads the runtime from a session id ("python:abc…").
 func runtimeOf(id string) string {
-	rt, _, _ := strings.Cut(id, "/")
+	rt, _, _ := strings.Cut(id, ":")
 	return rt
 }
