@@ -5,7 +5,10 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -296,5 +299,95 @@ func TestOrdinaryUser(t *testing.T) {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("status line lacks %q: %s", want, errOut)
 		}
+	}
+}
+
+// serve starts `retool serve` on a free loopback port and returns its URL.
+func (c *cli) serve(t *testing.T, args ...string) (string, *exec.Cmd) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(filepath.Join(binDir, "retool"), append([]string{"serve", "--addr", addr}, args...)...)
+	cmd.Dir = c.workDir
+	cmd.Env = append(os.Environ(), "RETOOL_PLUGIN_DIR="+c.pluginDir)
+	var logs strings.Builder
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	url := "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url + "/v1/ping")
+		if err == nil && resp.StatusCode == 200 {
+			resp.Body.Close()
+			return url, cmd
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("retool serve did not answer: %s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A SandboxFusion client written as verl's works unchanged against retool serve.
+func TestSandboxFusionClient(t *testing.T) {
+	c := newCLI(t)
+	c.must("plugin", "install", filepath.Join(binDir, "retool-runtime-python"))
+	c.must("plugin", "install", filepath.Join(binDir, "retool-runtime-sympy"))
+	url, _ := c.serve(t)
+	out, err := exec.Command("/usr/bin/python3", "testdata/sandboxfusion_client.py", url).CombinedOutput()
+	if err != nil {
+		t.Fatalf("client failed: %v\n%s", err, out)
+	}
+	var seen map[string]any
+	if err := json.Unmarshal(out, &seen); err != nil {
+		t.Fatalf("client output %q: %v", out, err)
+	}
+	want := `{"error":{"return_code":1,"status":"Failed","tool_has_traceback":true},"ping":"pong",` +
+		`"print":{"compile_result":null,"execution_time_is_float":true,"return_code":0,"run_status":"Finished","status":"Success","tool":"42\n"},` +
+		`"stdin":"hello\n","sympy":"{3: 1, 5: 1, 17: 1, 257: 1, 641: 1, 65537: 1, 6700417: 1}\n",` +
+		`"timeout":{"run_status":"TimeLimitExceeded","status":"Failed","stdout":"partial\n","tool":"no stdout here"},` +
+		`"unknown_language":"HTTP 400"}`
+	got, _ := json.Marshal(seen)
+	if string(got) != want {
+		t.Fatalf("the client saw\n%s\nwant\n%s", got, want)
+	}
+}
+
+// SIGTERM drains: an execution in flight finishes and is answered.
+func TestServeDrainsOnSIGTERM(t *testing.T) {
+	c := newCLI(t)
+	c.must("plugin", "install", filepath.Join(binDir, "retool-runtime-python"))
+	url, cmd := c.serve(t)
+	type answer struct {
+		code int
+		body string
+	}
+	done := make(chan answer, 1)
+	go func() {
+		resp, err := http.Post(url+"/run_code", "application/json",
+			strings.NewReader(`{"code":"import time\ntime.sleep(1)\nprint('drained')","language":"python"}`))
+		if err != nil {
+			done <- answer{-1, err.Error()}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- answer{resp.StatusCode, string(b)}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGTERM)
+	a := <-done
+	if a.code != 200 || !strings.Contains(a.body, `drained\n`) {
+		t.Fatalf("in-flight execution during shutdown: %d %s", a.code, a.body)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("serve exit: %v", err)
 	}
 }
