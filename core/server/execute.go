@@ -75,11 +75,28 @@ func (s *Server) run(ctx context.Context, req *execution.Request) (execution.Res
 		return execution.Result{}, &refusal{err: errQueueFull, msg: rt}
 	}
 	defer release()
+	// The request's own deadline, end to end: queueing included, the
+	// server gives up when a client following SandboxFusion's convention
+	// (run + compile timeout + 10 s) has given up too.
+	ctx, cancel := context.WithTimeout(ctx, requestDeadline(req.Limits.WallTime))
+	defer cancel()
 	start := time.Now()
 	res, err := s.exec.Execute(ctx, req)
 	s.metrics.observe(rt, res, err, time.Since(start))
 	return res, err
 }
+
+// requestDeadline is how long a request may take in all.
+func requestDeadline(wall time.Duration) time.Duration {
+	if wall <= 0 {
+		wall = execution.DefaultLimits.WallTime
+	}
+	return wall + defaultCompileSlack
+}
+
+// defaultCompileSlack is SandboxFusion's compile timeout plus verl's API
+// slack: what a client waits beyond the run timeout.
+const defaultCompileSlack = 20 * time.Second
 
 // httpStatus maps an error from run onto the HTTP status to answer.
 func httpStatus(err error) int {
