@@ -37,9 +37,10 @@ type Orchestrator struct {
 	dir *install.Dir
 	log hclog.Logger
 
-	mu      sync.Mutex
-	running map[string]*runtimePlugin
-	closed  bool
+	mu       sync.Mutex
+	running  map[string]*runtimePlugin
+	starting map[string]*sync.Mutex
+	closed   bool
 }
 
 type runtimePlugin struct {
@@ -55,7 +56,8 @@ func New(cfg *config.Config, dir *install.Dir, log hclog.Logger) *Orchestrator {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Orchestrator{cfg: cfg, dir: dir, log: log, running: map[string]*runtimePlugin{}}
+	return &Orchestrator{cfg: cfg, dir: dir, log: log, running: map[string]*runtimePlugin{},
+		starting: map[string]*sync.Mutex{}}
 }
 
 // Start launches the named plugins (all usable installed ones when none
@@ -116,21 +118,39 @@ func (o *Orchestrator) pluginFor(ctx context.Context, lang string) (*runtimePlug
 	return o.plugin(ctx, name)
 }
 
-// plugin returns the running plugin, starting or restarting it.
+// plugin returns the running plugin, starting or restarting it. Starts
+// are serialised per plugin, so that a restarting runtime never holds up
+// executions of the others.
 func (o *Orchestrator) plugin(ctx context.Context, name string) (*runtimePlugin, error) {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if o.closed {
+		o.mu.Unlock()
 		return nil, errors.New("orchestrator closed")
 	}
+	if p, ok := o.running[name]; ok && !p.client.Exited() {
+		o.mu.Unlock()
+		return p, nil
+	}
+	start, ok := o.starting[name]
+	if !ok {
+		start = &sync.Mutex{}
+		o.starting[name] = start
+	}
+	o.mu.Unlock()
+
+	start.Lock()
+	defer start.Unlock()
+	o.mu.Lock()
 	if p, ok := o.running[name]; ok {
 		if !p.client.Exited() {
-			return p, nil
+			o.mu.Unlock()
+			return p, nil // started by the caller we waited for
 		}
 		o.log.Warn("runtime plugin exited; restarting", "plugin", name)
 		killGroup(p.cmd)
 		delete(o.running, name)
 	}
+	o.mu.Unlock()
 	m, err := o.dir.Get(name)
 	if err != nil {
 		return nil, err
@@ -138,6 +158,13 @@ func (o *Orchestrator) plugin(ctx context.Context, name string) (*runtimePlugin,
 	p, err := o.launch(ctx, m)
 	if err != nil {
 		return nil, fmt.Errorf("start %s runtime: %w", name, err)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		p.client.Kill()
+		killGroup(p.cmd)
+		return nil, errors.New("orchestrator closed")
 	}
 	o.running[name] = p
 	return p, nil
@@ -222,10 +249,31 @@ func (o *Orchestrator) Execute(ctx context.Context, req *execution.Request) (exe
 	}
 	res, err := p.rt.Execute(ctx, req)
 	if err != nil && ctx.Err() == nil && !errors.Is(err, execution.ErrInvalid) && p.exited(2*time.Second) {
+		if notDelivered(err) {
+			// The plugin was already gone: the request never reached it, so
+			// it runs on the restarted plugin instead of failing.
+			if p, err = o.pluginFor(ctx, req.Language); err != nil {
+				return execution.Result{}, err
+			}
+			return p.rt.Execute(ctx, req)
+		}
 		return execution.Result{Status: execution.SandboxError,
 			Message: fmt.Sprintf("runtime plugin %s crashed during the execution; it restarts on the next one", p.m.Name)}, nil
 	}
 	return res, err
+}
+
+// notDelivered recognises gRPC's failures to send a call at all (the
+// connection was already closed), as opposed to a connection lost while
+// the call was in flight.
+func notDelivered(err error) bool {
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{"transport is closing", "connection refused", "client connection is closing", "error while dialing"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // OpenSession starts a stateful interpreter for lang; the id it returns
