@@ -73,7 +73,7 @@ func fresh(b *testing.B, code, want string) {
 // The warm pool: a sandboxed fork server per runtime, a fresh child per
 // execution (namespaces, cgroup, seccomp included).
 func BenchmarkPythonWarmPool(b *testing.B) {
-	warm(b, driver.Options{Name: "python", Languages: []string{"python"}, Preload: []string{"numpy"}}, "print(1+1)", "2\n")
+	warm(b, driver.Python, "print(1+1)", "2\n")
 }
 
 // The baseline: a fresh, unsandboxed interpreter per execution, the way
@@ -81,8 +81,7 @@ func BenchmarkPythonWarmPool(b *testing.B) {
 func BenchmarkPythonFreshProcess(b *testing.B) { fresh(b, "print(1+1)", "2\n") }
 
 func BenchmarkSympyWarmPool(b *testing.B) {
-	warm(b, driver.Options{Name: "sympy", Languages: []string{"sympy"}, Preload: []string{"sympy", "mpmath"},
-		StarImport: []string{"sympy"}}, sympyCode, "{3: 1, 5: 1, 17: 1, 257: 1, 641: 1, 65537: 1, 6700417: 1}\n")
+	warm(b, driver.Sympy, sympyCode, "{3: 1, 5: 1, 17: 1, 257: 1, 641: 1, 65537: 1, 6700417: 1}\n")
 }
 
 func BenchmarkSympyFreshProcess(b *testing.B) {
@@ -107,9 +106,9 @@ func benchmarkStart(b *testing.B, o driver.Options) {
 }
 
 func BenchmarkPythonWorkerStart(b *testing.B) {
-	benchmarkStart(b, driver.Options{Name: "python", Languages: []string{"python"}})
+	benchmarkStart(b, driver.Python)
 }
 
 func BenchmarkSympyWorkerStart(b *testing.B) {
-	benchmarkStart(b, driver.Options{Name: "sympy", Languages: []string{"sympy"}, Preload: []string{"sympy", "mpmath"}, StarImport: []string{"sympy"}})
+	benchmarkStart(b, driver.Sympy)
 }

@@ -676,6 +676,9 @@ func TestHostileStateAcrossExecutions(t *testing.T) {
 			bug: "the IPC namespace is per worker, not per execution, and nothing removes SysV IPC objects between executions: " +
 				"a segment created by one execution is open to the next (same uid 1000) and its memory stays charged to the worker. " +
 				"Fix: the zygote removes every object listed in /proc/sysvipc/{shm,msg,sem} after each execution (IPC_RMID as the namespace's root)."},
+		hostileCase{name: "sysv-msg-and-sem", want: execution.Finished, stdout: re(`^\d+ \d+\n$`),
+			code: "import ctypes\nlibc = ctypes.CDLL(None)\nprint(libc.msgget(0x5e8, 0o1666), libc.semget(0x5e9, 1, 0o1666))",
+			bug:  "System V message queues and semaphore sets must be removed between executions like shared memory."},
 		hostileCase{name: "posix-mqueue", want: execution.Finished, stdout: re(`^sent 0\n$`),
 			code: "import ctypes\nrt = ctypes.CDLL('librt.so.1', use_errno=True)\nq = rt.mq_open(b'/leak', 0o102, 0o666, None)\nprint('sent', rt.mq_send(q, b'secret', 6, 0))",
 			bug:  "POSIX message queues live in the worker's IPC namespace and survive into the next execution: /dev/mqueue must be emptied after each one."},

@@ -323,6 +323,10 @@ func (s *stdio) closeAll() {
 
 // feed writes stdin and closes it; a child that never reads is fine.
 func feed(w *os.File, data []byte) {
+	if len(data) == 0 {
+		w.Close()
+		return
+	}
 	go func() {
 		if len(data) > 0 {
 			_, _ = w.Write(data)

@@ -139,11 +139,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mux.ServeHTTP(rec, r)
 	}
 	d := time.Since(start)
-	log := s.log.With("request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", d)
-	if rec.status >= 500 {
-		log.Warn("request failed")
-	} else {
-		log.Debug("request")
+	switch {
+	case rec.status >= 500:
+		s.log.Warn("request failed", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", d)
+	case s.log.IsDebug():
+		s.log.Debug("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", d)
 	}
 }
 

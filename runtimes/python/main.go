@@ -1,5 +1,5 @@
 // Command retool-runtime-python is the built-in Python runtime plugin:
-// Debian's python3 with numpy preloaded in a warm fork server.
+// Debian's python3 in a warm, sandboxed fork server.
 package main
 
 import (
@@ -7,9 +7,4 @@ import (
 	"github.com/retool-rl/retool/runtimes/python/driver"
 )
 
-func main() {
-	sdk.Serve(driver.Runtime(driver.Options{
-		Name: "python", Languages: []string{"python", "python3"},
-		Preload: []string{"math", "fractions", "itertools", "numpy"},
-	}))
-}
+func main() { sdk.Serve(driver.Runtime(driver.Python)) }

@@ -1,6 +1,6 @@
-// Command retool-runtime-sympy is Python with SymPy and mpmath imported
-// once in the warm worker and `from sympy import *` in every execution's
-// globals, so that factorint(...) works without an import.
+// Command retool-runtime-sympy is Python with SymPy, mpmath and numpy
+// imported once in the warm worker and `from sympy import *` in every
+// execution's globals, so that factorint(...) works without an import.
 package main
 
 import (
@@ -8,10 +8,4 @@ import (
 	"github.com/retool-rl/retool/runtimes/python/driver"
 )
 
-func main() {
-	sdk.Serve(driver.Runtime(driver.Options{
-		Name: "sympy", Languages: []string{"sympy"},
-		Preload:    []string{"sympy", "mpmath", "numpy"},
-		StarImport: []string{"sympy"},
-	}))
-}
+func main() { sdk.Serve(driver.Runtime(driver.Sympy)) }

@@ -30,6 +30,18 @@ type Options struct {
 	StarImport []string
 }
 
+// The built-in runtimes. Python stays lean: every module a zygote holds
+// makes each fork and exit dearer (numpy's mappings cost ~0.5 ms of CPU per
+// execution here), so numpy is imported on use unless a runtime block
+// says settings = { preload = "numpy" }. SymPy's runtime exists to have
+// SymPy warm.
+var (
+	Python = Options{Name: "python", Languages: []string{"python", "python3"},
+		Preload: []string{"math", "fractions", "itertools", "collections", "re"}}
+	Sympy = Options{Name: "sympy", Languages: []string{"sympy"},
+		Preload: []string{"sympy", "mpmath", "numpy"}, StarImport: []string{"sympy"}}
+)
+
 // Runtime returns the runtime for o.
 func Runtime(o Options) *sdk.WarmRuntime {
 	return &sdk.WarmRuntime{

@@ -23,7 +23,7 @@ func runtimeFor(t *testing.T, o Options) *sdk.WarmRuntime {
 }
 
 func TestPythonSemantics(t *testing.T) {
-	rt := runtimeFor(t, Options{Name: "python", Languages: []string{"python"}, Preload: []string{"numpy"}})
+	rt := runtimeFor(t, Python)
 	cases := []struct {
 		name, code, stdin  string
 		status             execution.Status
@@ -38,7 +38,7 @@ func TestPythonSemantics(t *testing.T) {
 		{"syntax error", "def (", "", execution.Failed, "", "SyntaxError"},
 		{"stdin", "print(input()[::-1])", "olleh\n", execution.Finished, "hello\n", ""},
 		{"exit code", "import sys; sys.exit(3)", "", execution.Failed, "", ""},
-		{"numpy preloaded", "import numpy as np; print(int(np.arange(10).sum()))", "", execution.Finished, "45\n", ""},
+		{"numpy on import", "import numpy as np; print(int(np.arange(10).sum()))", "", execution.Finished, "45\n", ""},
 		{"invalid utf-8 out", "import sys; sys.stdout.buffer.write(b'\\xff\\xfe'); sys.stdout.flush()", "", execution.Finished, "\xff\xfe", ""},
 		{"unicode", "print('∑ √2 café')", "", execution.Finished, "∑ √2 café\n", ""},
 	}
@@ -79,7 +79,7 @@ func TestFilesInAndOut(t *testing.T) {
 }
 
 func TestSympyStarImport(t *testing.T) {
-	rt := runtimeFor(t, Options{Name: "sympy", Languages: []string{"sympy"}, Preload: []string{"sympy", "mpmath"}, StarImport: []string{"sympy"}})
+	rt := runtimeFor(t, Sympy)
 	cases := map[string]string{
 		"factorint(2**64-1)":               "{3: 1, 5: 1, 17: 1, 257: 1, 641: 1, 65537: 1, 6700417: 1}\n",
 		"x = symbols('x')\nfactor(x**2-1)": "(x - 1)*(x + 1)\n",
