@@ -84,7 +84,7 @@ func TestDefault(t *testing.T) {
 	var names []string
 	for _, r := range c.Runtimes {
 		names = append(names, r.Name)
-		if r.PoolSize != 2 || r.Limits != DefaultLimits || r.Settings["interpreter"] != "/usr/bin/python3" {
+		if r.PoolSize != map[string]int{"python": 8, "sympy": 4}[r.Name] || r.Limits != DefaultLimits || r.Settings["interpreter"] != "/usr/bin/python3" {
 			t.Errorf("runtime %s = %+v", r.Name, r)
 		}
 	}
@@ -187,7 +187,7 @@ server {
 	if py.PoolSize != 4 || py.Limits != wantLimits || py.Settings["interpreter"] != "/usr/bin/python3" {
 		t.Errorf("python = %+v", py)
 	}
-	if sy, _ := c.Runtime("sympy"); sy.PoolSize != 2 || sy.Limits != DefaultLimits {
+	if sy, _ := c.Runtime("sympy"); sy.PoolSize != 4 || sy.Limits != DefaultLimits {
 		t.Errorf("sympy = %+v", sy)
 	}
 	jl, ok := c.Runtime("julia")
@@ -401,7 +401,7 @@ runtime "julia" {
 			got := want{c.PluginDir, c.LogLevel, c.Sandbox.Backend, c.Server.Addr, c.Server.Token, 0}
 			w := tt.want
 			for _, r := range c.Runtimes {
-				wantPool := map[string]int{"python": 2, "sympy": 2, "julia": 1}[r.Name]
+				wantPool := map[string]int{"python": 8, "sympy": 4, "julia": 1}[r.Name]
 				switch {
 				case w.poolSize > 0:
 					wantPool = w.poolSize

@@ -16,7 +16,9 @@ sandbox {
 }
 
 runtime "python" {
-  pool_size = 2
+  # Warm workers: executions that sleep, stop or spin until their timeout
+  # hold one each, so keep more than a few above the cores.
+  pool_size = 8
   settings  = { interpreter = "/usr/bin/python3" }
 
   limits {
@@ -31,7 +33,7 @@ runtime "python" {
 }
 
 runtime "sympy" {
-  pool_size = 2
+  pool_size = 4
   settings  = { interpreter = "/usr/bin/python3" }
 
   limits {
