@@ -54,7 +54,7 @@ func cpuSnippet(iters int) snippet {
 // snippet runs) and prints the iterations that take target seconds.
 const calibrationScript = `
 import time
-code = "s = 0\nfor i in range(%d):\n    s += i\n"
+code = "s = 0\nfor i in range(%%d):\n    s += i\n"
 n = 200000
 best = None
 for _ in range(5):
