@@ -40,7 +40,11 @@ type Orchestrator struct {
 	mu       sync.Mutex
 	running  map[string]*runtimePlugin
 	starting map[string]*sync.Mutex
-	closed   bool
+	// slots bound the executions handed to each plugin at once to its
+	// pool size: the rest wait here, not inside the plugin, so a plugin
+	// that dies takes only the executions really running on it along.
+	slots  map[string]chan struct{}
+	closed bool
 }
 
 type runtimePlugin struct {
@@ -57,7 +61,7 @@ func New(cfg *config.Config, dir *install.Dir, log hclog.Logger) *Orchestrator {
 		log = hclog.NewNullLogger()
 	}
 	return &Orchestrator{cfg: cfg, dir: dir, log: log, running: map[string]*runtimePlugin{},
-		starting: map[string]*sync.Mutex{}}
+		starting: map[string]*sync.Mutex{}, slots: map[string]chan struct{}{}}
 }
 
 // Start launches the named plugins (all usable installed ones when none
@@ -98,10 +102,11 @@ func (o *Orchestrator) Languages() (map[string]string, error) {
 	return out, nil
 }
 
-func (o *Orchestrator) pluginFor(ctx context.Context, lang string) (*runtimePlugin, error) {
+// runtimeFor names the plugin that runs lang.
+func (o *Orchestrator) runtimeFor(lang string) (string, error) {
 	langs, err := o.Languages()
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	name, ok := langs[lang]
 	if !ok {
@@ -111,11 +116,36 @@ func (o *Orchestrator) pluginFor(ctx context.Context, lang string) (*runtimePlug
 		}
 		sort.Strings(known)
 		if len(known) == 0 {
-			return nil, fmt.Errorf("%w: %q (no runtime plugins installed; run `retool plugin install`)", ErrUnknownLanguage, lang)
+			return "", fmt.Errorf("%w: %q (no runtime plugins installed; run `retool plugin install`)", ErrUnknownLanguage, lang)
 		}
-		return nil, fmt.Errorf("%w: %q (installed: %s)", ErrUnknownLanguage, lang, strings.Join(known, ", "))
+		return "", fmt.Errorf("%w: %q (installed: %s)", ErrUnknownLanguage, lang, strings.Join(known, ", "))
+	}
+	return name, nil
+}
+
+func (o *Orchestrator) pluginFor(ctx context.Context, lang string) (*runtimePlugin, error) {
+	name, err := o.runtimeFor(lang)
+	if err != nil {
+		return nil, err
 	}
 	return o.plugin(ctx, name)
+}
+
+// acquire takes one of a plugin's execution slots.
+func (o *Orchestrator) acquire(ctx context.Context, name string) (release func(), err error) {
+	o.mu.Lock()
+	c, ok := o.slots[name]
+	if !ok {
+		c = make(chan struct{}, max(o.settings(name).PoolSize, 1))
+		o.slots[name] = c
+	}
+	o.mu.Unlock()
+	select {
+	case c <- struct{}{}:
+		return func() { <-c }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for a %s worker: %w", name, ctx.Err())
+	}
 }
 
 // plugin returns the running plugin, starting or restarting it. Starts
@@ -243,7 +273,16 @@ func (o *Orchestrator) Execute(ctx context.Context, req *execution.Request) (exe
 	if err := req.Validate(); err != nil {
 		return execution.Result{}, err
 	}
-	p, err := o.pluginFor(ctx, req.Language)
+	name, err := o.runtimeFor(req.Language)
+	if err != nil {
+		return execution.Result{}, err
+	}
+	release, err := o.acquire(ctx, name)
+	if err != nil {
+		return execution.Result{}, err
+	}
+	defer release()
+	p, err := o.plugin(ctx, name)
 	if err != nil {
 		return execution.Result{}, err
 	}
