@@ -391,3 +391,41 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 		t.Fatalf("serve exit: %v", err)
 	}
 }
+
+func TestGrade(t *testing.T) {
+	c := newCLI(t)
+	c.must("plugin", "install", filepath.Join(binDir, "retool-runtime-sympy"))
+	in, _ := filepath.Abs("testdata/grade.jsonl")
+	out := c.must("grade", in)
+	var got []gradeResult
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r gradeResult
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("output line %q: %v", line, err)
+		}
+		got = append(got, r)
+	}
+	want := []struct {
+		correct bool
+		method  string // verdict method, or the error's start
+	}{
+		{true, "numeric"}, {true, "normalized"}, {false, "none"}, {false, "error: not a JSON object"},
+		{true, "symbolic"}, {false, `error: field "response" is missing`}, {false, "numeric"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d results for %d lines:\n%s", len(got), len(want), out)
+	}
+	for i, w := range want {
+		m := got[i].Verdict.Method
+		if got[i].Error != "" {
+			m = "error: " + got[i].Error
+		}
+		if got[i].Correct != w.correct || !strings.HasPrefix(m, w.method) || got[i].Line != i+1 {
+			t.Errorf("line %d: correct=%v method=%q, want %v %q (%+v)", i+1, got[i].Correct, m, w.correct, w.method, got[i])
+		}
+	}
+	// The sandboxed sympy runtime decided line 5, not a float comparison.
+	if !strings.Contains(got[4].Verdict.Detail, "symbolic checker") {
+		t.Errorf("line 5 was not decided by the sandboxed sympy runtime: %+v", got[4].Verdict)
+	}
+}
