@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -427,5 +428,30 @@ func TestGrade(t *testing.T) {
 	// The sandboxed sympy runtime decided line 5, not a float comparison.
 	if !strings.Contains(got[4].Verdict.Detail, "symbolic checker") {
 		t.Errorf("line 5 was not decided by the sandboxed sympy runtime: %+v", got[4].Verdict)
+	}
+}
+
+// A client that hangs up cancels its execution: with one worker, the next
+// request runs at once instead of waiting out the abandoned one.
+func TestHangUpCancelsExecution(t *testing.T) {
+	c := newCLI(t)
+	c.must("plugin", "install", filepath.Join(binDir, "retool-runtime-python"))
+	url, _ := c.serve(t, "--pool-size", "1")
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/run_code",
+		strings.NewReader(`{"code":"import time\ntime.sleep(30)","language":"python","run_timeout":60}`))
+	if _, err := http.DefaultClient.Do(req); err == nil {
+		t.Fatal("the abandoned request should have timed out on the client side")
+	}
+	start := time.Now()
+	resp, err := http.Post(url+"/run_code", "application/json", strings.NewReader(`{"code":"print(1)","language":"python"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"stdout":"1\n"`) || time.Since(start) > 5*time.Second {
+		t.Fatalf("next request after a hang-up: %s after %s", b, time.Since(start))
 	}
 }
