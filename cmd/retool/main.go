@@ -76,7 +76,7 @@ func newRoot() *cobra.Command {
 		"sandbox.backend": "sandbox", "pool_size": "pool-size"} {
 		_ = a.v.BindPFlag(key, pf.Lookup(flag))
 	}
-	root.AddCommand(a.versionCmd(), a.doctorCmd(), a.pluginCmd(), a.execCmd(), a.runCmd(), a.serveCmd(), a.gradeCmd())
+	root.AddCommand(a.versionCmd(), a.doctorCmd(), a.pluginCmd(), a.execCmd(), a.runCmd(), a.serveCmd(), a.gradeCmd(), a.evalCmd())
 	return root
 }
 

@@ -17,9 +17,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/retool-rl/retool/trainer/eval"
 )
 
 // The binaries under test, built once: the CLI and the built-in runtimes.
@@ -453,5 +456,82 @@ func TestHangUpCancelsExecution(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(b), `"stdout":"1\n"`) || time.Since(start) > 5*time.Second {
 		t.Fatalf("next request after a hang-up: %s after %s", b, time.Since(start))
+	}
+}
+
+// fakeCompletions is an OpenAI-compatible server whose "model" writes a
+// python call, then answers with whatever the interpreter printed.
+func fakeCompletions(t *testing.T, calls *atomic.Int64) *httptest.Server {
+	t.Helper()
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		var req struct {
+			Prompt string `json:"prompt"`
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		text, stop := "Let me compute it.\n<code>\n```python\nprint(6*7)\n```\n", "</code>"
+		if i := strings.LastIndex(req.Prompt, "<interpreter>\n"); i >= 0 {
+			out := strings.TrimSpace(strings.SplitN(req.Prompt[i+len("<interpreter>\n"):], "</interpreter>", 2)[0])
+			text, stop = "The interpreter says "+out+".\n<answer>\n\\boxed{"+out+"}\n</answer>", ""
+		}
+		choice := map[string]any{"index": 0, "text": text, "finish_reason": "stop"}
+		if stop != "" {
+			choice["stop_reason"] = stop
+		}
+		json.NewEncoder(w).Encode(map[string]any{"choices": []any{choice}})
+	}))
+}
+
+func TestEvalRunsGradesReportsAndResumes(t *testing.T) {
+	c := newCLI(t)
+	c.must("plugin", "install", filepath.Join(binDir, "retool-runtime-python"))
+	c.must("plugin", "install", filepath.Join(binDir, "retool-runtime-sympy"))
+	var calls atomic.Int64
+	srv := fakeCompletions(t, &calls)
+	defer srv.Close()
+	data, _ := filepath.Abs("testdata/eval_problems.jsonl")
+	out := filepath.Join(c.workDir, "run")
+	args := []string{"eval", "--data", data, "--base-url", srv.URL + "/v1", "--model", "fake", "--n", "2", "--k", "1,2", "--out", out}
+	report := c.must(args...)
+	if !strings.Contains(report, "pass@1") {
+		t.Fatalf("report:\n%s", report)
+	}
+	records, dropped, err := eval.ReadRecords(filepath.Join(out, "trajectories.jsonl"))
+	if err != nil || dropped != 0 || len(records) != 8 {
+		t.Fatalf("%d records (%d dropped): %v", len(records), dropped, err)
+	}
+	correct := 0
+	for _, r := range records {
+		if r.Correct() {
+			correct++
+		}
+		tc := r.Trajectory.ToolCalls
+		if len(tc) != 1 {
+			b, _ := json.Marshal(r.Trajectory)
+			t.Logf("trajectory: %s", b)
+		}
+		if len(tc) != 1 || tc[0].Status != "finished" || strings.TrimSpace(tc[0].Output) != "42" {
+			t.Fatalf("tool call of %s/%d: %+v", r.Problem, r.Trajectory.Sample, tc)
+		}
+	}
+	if correct != 6 {
+		t.Fatalf("%d correct, want 6 (p4's answer is 41)", correct)
+	}
+	for _, f := range []string{"summary.json", "report.md"} {
+		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Size() == 0 {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	if pngs, _ := filepath.Glob(filepath.Join(out, "plots", "*.png")); len(pngs) == 0 {
+		t.Fatal("no plots")
+	}
+	// A rerun resumes: every trajectory is there, so the model is not asked again.
+	before := calls.Load()
+	c.must(args...)
+	if calls.Load() != before {
+		t.Fatalf("resume asked the model %d more times", calls.Load()-before)
+	}
+	if records, _, _ := eval.ReadRecords(filepath.Join(out, "trajectories.jsonl")); len(records) != 8 {
+		t.Fatalf("rerun duplicated records: %d", len(records))
 	}
 }

@@ -85,7 +85,7 @@ func newEngine(tmpl Template, marker string, o Options) (*Engine, *scriptPolicy,
 }
 
 func TestReToolLoop(t *testing.T) {
-	e, p, x := newEngine(ReTool{}, "</interpreter>", Options{})
+	e, p, x := newEngine(ReTool{}, "</interpreter>", Options{Logprobs: true})
 	tr := runOne(t, e, []step{
 		{text: "Let me compute.\n" + code("python", "print(6*7)"), stop: "</code>", tokens: []string{"Let", " me"}},
 		{text: "The output is 42.\n" + answer},

@@ -67,7 +67,7 @@ func (r *run) trajectory(ctx context.Context, t *Trajectory, prompt string) {
 		cs, err := r.e.Policy.Generate(ctx, policy.Request{
 			Prompt: prompt + resp, Stop: stops,
 			MaxTokens: min(r.o.MaxTokensPerTurn, remaining), Temperature: r.o.Temperature, TopP: r.o.TopP,
-			N: 1, Logprobs: true,
+			N: 1, Logprobs: r.o.Logprobs,
 		})
 		if err == nil && len(cs) == 0 {
 			err = errors.New("no completion returned")

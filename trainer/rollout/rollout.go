@@ -35,6 +35,9 @@ type Engine struct {
 
 // Options tune the loop. Zero values take the defaults noted.
 type Options struct {
+	// Logprobs asks the policy for sampled tokens and log-probabilities
+	// (training needs them; evaluation does not, and some servers cannot).
+	Logprobs bool
 	// MaxToolCalls bounds the tool calls per trajectory (those answered
 	// with an error, such as an unknown language, count too); 0: no bound,
 	// as ReTool's evaluation. Generation goes on with the tool stop after
