@@ -31,6 +31,7 @@ type config struct {
 	CellDuration time.Duration `json:"cell_duration_ns"`
 	CellRequests int           `json:"cell_max_requests"`
 	Repeat       int           `json:"repeat"`
+	Settle       time.Duration `json:"settle_ns"`
 	Drain        time.Duration `json:"drain_ns"`
 	Timeout      time.Duration `json:"request_timeout_ns"`
 	RunTimeout   float64       `json:"run_timeout_s"`
@@ -95,6 +96,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.CellDuration, "cell-duration", 8*time.Second, "sending time of one load cell (one snippet, concurrency and server)")
 	fs.IntVar(&c.CellRequests, "cell-requests", 0, "stop a load cell after this many requests (0: no limit)")
 	fs.IntVar(&c.Repeat, "repeat", 1, "runs of each load cell; the tables show their medians")
+	fs.DurationVar(&c.Settle, "settle", 5*time.Second, "before each measurement, wait up to this long for the CPUs to go idle (0: don't)")
 	fs.DurationVar(&c.Drain, "drain", 5*time.Second, "time requests in flight get to finish after a cell before they are cut")
 	fs.DurationVar(&c.Timeout, "timeout", 30*time.Second, "per-request HTTP timeout (verl: compile+run+10s); past it a request counts as hung")
 	fs.Float64Var(&c.RunTimeout, "run-timeout", 10, "run_timeout sent with normal requests (seconds)")

@@ -148,6 +148,7 @@ func (r *report) header(b *strings.Builder) {
 		mode, c.CellDuration, repeats(c.Repeat), c.Drain, c.Timeout, c.MaxRetries, pool)
 	fmt.Fprintf(b, "- Baseline: a fresh `%s` per request behind the same HTTP API (what SandboxFusion does), at most %d at once, **with no isolation at all** — which flatters it.\n",
 		c.Python, c.BaselineProcs)
+	fmt.Fprintf(b, "- Before each load cell the harness waits (up to %s) for the CPUs to be idle; cells where they were not are flagged under their table.\n", c.Settle)
 	fmt.Fprintf(b, "- exec/s counts correct answers only; latencies (ms) are client-side, 429 waits included; requests cut at the end of a cell count at the time they were cut, which makes the percentiles they reach lower bounds (marked ≥); errors = answered wrongly or not at all (cut ones not included).\n\n")
 }
 
@@ -249,10 +250,14 @@ func (r *report) loadRows(name string) []loadResult {
 	return rows
 }
 
-// loadErrors lists example answers of the cells that had errors.
+// loadErrors lists example answers of the cells that had errors, and
+// the cells that started while the CPUs were busy.
 func (r *report) loadErrors(b *strings.Builder, rows []loadResult) {
 	for _, row := range rows {
 		for side, s := range map[string]*summary{"retool": &row.Retool, "baseline": row.Baseline} {
+			if s != nil && s.BusyBefore {
+				fmt.Fprintf(b, "- %s, concurrency %d: the CPUs were still busy when it started (another process?); treat with care.\n", side, row.Concurrency)
+			}
 			if s == nil || len(s.Examples) == 0 {
 				continue
 			}

@@ -207,11 +207,26 @@ func (h *harness) warm(ctx context.Context, name string, c *client, work workSou
 }
 
 func (h *harness) cell(ctx context.Context, name string, c *client, spec loadSpec, work workSource) summary {
+	quiet := h.settle(ctx)
 	outs := (&loadRun{}).runLoad(ctx, c, spec, time.Now(), work)
 	s := summarize(outs, span(outs))
+	s.BusyBefore = !quiet
 	progress("%-7s c=%-3d %-8s %8.1f exec/s  p50 %7.1f ms  p99 %8.1f ms  errors %d  cut %d  429s %d",
 		work(0).tag, spec.Concurrency, name, s.Throughput, s.P50Ms, s.P99Ms, s.errors(), s.Cut, s.Retries429)
 	return s
+}
+
+// settle lets the machine go quiet before a measurement; it reports
+// whether it did.
+func (h *harness) settle(ctx context.Context) bool {
+	if h.cfg.Settle <= 0 {
+		return true
+	}
+	waited, ok := settle(ctx, 0.15, h.cfg.Settle)
+	if !ok && ctx.Err() == nil {
+		progress("the CPUs were still busy after %s; measuring anyway", waited.Round(time.Millisecond))
+	}
+	return ok
 }
 
 // execPhase sends ExecCount print(1+1) at ExecConcurrency and checks

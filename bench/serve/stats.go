@@ -32,7 +32,10 @@ type summary struct {
 	MaxMs        float64        `json:"max_ms"`
 	LowerBounds  []string       `json:"lower_bounds,omitempty"` // percentiles that cut requests make lower bounds
 	Statuses     map[string]int `json:"statuses,omitempty"`     // status/run_status of the answers
-	Examples     []string       `json:"examples,omitempty"`     // a few answers that were not ok
+	Examples     []string       `json:"examples,omitempty"`
+	// BusyBefore: the CPUs were not idle when the run started (something
+	// else running on the machine, or work a server left behind).
+	BusyBefore bool `json:"busy_before,omitempty"` // a few answers that were not ok
 }
 
 // errors counts the requests that were sent, not cut, and not correct.
@@ -228,6 +231,7 @@ func (s *summary) add(r summary) {
 		}
 	}
 	s.Examples = append(s.Examples, r.Examples[:min(len(r.Examples), maxExamples-len(s.Examples))]...)
+	s.BusyBefore = s.BusyBefore || r.BusyBefore
 }
 
 func median(runs []summary, get func(summary) float64) float64 {
