@@ -43,8 +43,10 @@ type Orchestrator struct {
 	// slots bound the executions handed to each plugin at once to its
 	// pool size: the rest wait here, not inside the plugin, so a plugin
 	// that dies takes only the executions really running on it along.
-	slots  map[string]chan struct{}
-	closed bool
+	slots map[string]chan struct{}
+	// restarts counts plugin processes restarted after they died.
+	restarts map[string]int64
+	closed   bool
 }
 
 type runtimePlugin struct {
@@ -61,7 +63,7 @@ func New(cfg *config.Config, dir *install.Dir, log hclog.Logger) *Orchestrator {
 		log = hclog.NewNullLogger()
 	}
 	return &Orchestrator{cfg: cfg, dir: dir, log: log, running: map[string]*runtimePlugin{},
-		starting: map[string]*sync.Mutex{}, slots: map[string]chan struct{}{}}
+		starting: map[string]*sync.Mutex{}, slots: map[string]chan struct{}{}, restarts: map[string]int64{}}
 }
 
 // Start launches the named plugins (all usable installed ones when none
@@ -179,6 +181,7 @@ func (o *Orchestrator) plugin(ctx context.Context, name string) (*runtimePlugin,
 		o.log.Warn("runtime plugin exited; restarting", "plugin", name)
 		killGroup(p.cmd)
 		delete(o.running, name)
+		o.restarts[name]++
 	}
 	o.mu.Unlock()
 	m, err := o.dir.Get(name)
@@ -428,6 +431,10 @@ func (o *Orchestrator) Health(ctx context.Context) map[string]sdk.Health {
 		if err != nil {
 			h = sdk.Health{Message: err.Error()}
 		}
+		// A restarted plugin starts counting from zero: add its own restarts.
+		o.mu.Lock()
+		h.Restarts += o.restarts[n] * int64(max(o.settings(n).PoolSize, 1))
+		o.mu.Unlock()
 		out[n] = h
 	}
 	return out

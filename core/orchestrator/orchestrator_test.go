@@ -201,8 +201,8 @@ func TestSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for code, want := range map[string]string{"x = 40": "", "x += 2": ""} {
-		if res, err := o.ExecuteInSession(ctx, id, &execution.Request{Code: code}); err != nil || string(res.Stdout) != want {
+	for _, code := range []string{"x = 40", "x += 2"} { // in order: a map would shuffle them
+		if res, err := o.ExecuteInSession(ctx, id, &execution.Request{Code: code}); err != nil || len(res.Stdout) != 0 {
 			t.Fatalf("%q: %+v %v", code, res, err)
 		}
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -46,7 +47,10 @@ func (m *metrics) handler() http.Handler {
 
 func (m *metrics) observe(runtime string, res execution.Result, err error, d time.Duration) {
 	status := res.Status.String()
-	if err != nil {
+	switch {
+	case errors.Is(err, context.Canceled):
+		status = "cancelled" // the client went away
+	case err != nil:
 		status = "error"
 	}
 	m.executions.WithLabelValues(runtime, status).Inc()
@@ -56,7 +60,7 @@ func (m *metrics) observe(runtime string, res execution.Result, err error, d tim
 var (
 	queueDesc    = prometheus.NewDesc("retool_queue_depth", "Requests in a runtime, running and waiting.", []string{"runtime"}, nil)
 	workersDesc  = prometheus.NewDesc("retool_pool_workers", "Warm workers of a runtime.", []string{"runtime", "state"}, nil)
-	restartsDesc = prometheus.NewDesc("retool_worker_restarts_total", "Workers restarted by a runtime since it started.", []string{"runtime"}, nil)
+	restartsDesc = prometheus.NewDesc("retool_worker_restarts_total", "Workers restarted by a runtime (a plugin restarted after a crash counts all its workers).", []string{"runtime"}, nil)
 	sessionsDesc = prometheus.NewDesc("retool_sessions_open", "Open sessions.", nil, nil)
 )
 

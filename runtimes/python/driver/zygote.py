@@ -175,6 +175,9 @@ def setup_identity(req, wd):
         os.close(fd)
     except OSError:
         pass
+    # Below the zygote in its own cgroup: a fork bomb's hundred spinning
+    # processes must not starve the zygote that has to kill them.
+    os.setpriority(os.PRIO_PROCESS, 0, 10)
     rl = dict(req.get("rlimits", {}))
     if sock_keep:
         rl.pop("cpu", None)  # set per execution by the session
