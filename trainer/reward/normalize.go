@@ -531,36 +531,7 @@ var greek = map[string]bool{
 
 // splitTop splits s at sep characters that are outside (), [], {} and \{ \}.
 // Unbalanced interval ends such as "(3,4]" count as one level.
-func splitTop(s string, sep byte) []string {
-	var parts []string
-	depth, start := 0, 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '\\' {
-			if i+1 < len(s) && (s[i+1] == '{' || s[i+1] == '}') {
-				if s[i+1] == '{' {
-					depth++
-				} else {
-					depth--
-				}
-			}
-			i++
-			continue
-		}
-		switch c {
-		case '(', '[', '{':
-			depth++
-		case ')', ']', '}':
-			depth--
-		default:
-			if c == sep && depth == 0 {
-				parts = append(parts, s[start:i])
-				start = i + 1
-			}
-		}
-	}
-	return append(parts, s[start:])
-}
+func splitTop(s string, sep byte) []string { return splitTopStr(s, string(sep)) }
 
 // canonNumbers rewrites number literals: leading zeros go ("025" → "25"),
 // ".5" → "0.5", trailing decimal zeros go ("70.0" → "70"). Digits that follow
