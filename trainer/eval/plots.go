@@ -52,15 +52,7 @@ func WritePlots(dir string, records []Record) ([]string, error) {
 		n := 0
 		for _, c := range calls {
 			n += CodeLines(c.Code)
-			ts := tools[c.Language]
-			if ts == nil {
-				ts = &ToolStat{Language: c.Language}
-				tools[c.Language] = ts
-			}
-			ts.Calls++
-			if c.Status == StatusFinished {
-				ts.Finished++
-			}
+			countCall(tools, c)
 		}
 		lines = append(lines, float64(n))
 		if len(calls) > 0 && len(t.Response) > 0 {

@@ -298,15 +298,9 @@ func metrics(name string, records []Record, ks []int) Metrics {
 		used := map[string]bool{}
 		for _, c := range calls {
 			codeLines += CodeLines(c.Code)
-			ts := tools[c.Language]
-			if ts == nil {
-				ts = &ToolStat{Language: c.Language}
-				tools[c.Language] = ts
-			}
-			ts.Calls++
+			ts := countCall(tools, c)
 			if c.Status == StatusFinished {
 				m.CorrectCode++
-				ts.Finished++
 			}
 			if !used[c.Language] {
 				used[c.Language] = true
@@ -481,4 +475,18 @@ func quantile(s []float64, q float64) float64 {
 	lo := int(math.Floor(pos))
 	hi := min(lo+1, len(s)-1)
 	return s[lo] + (pos-float64(lo))*(s[hi]-s[lo])
+}
+
+// countCall adds a call to its language's tally.
+func countCall(tools map[string]*ToolStat, c rollout.ToolCall) *ToolStat {
+	ts := tools[c.Language]
+	if ts == nil {
+		ts = &ToolStat{Language: c.Language}
+		tools[c.Language] = ts
+	}
+	ts.Calls++
+	if c.Status == StatusFinished {
+		ts.Finished++
+	}
+	return ts
 }
