@@ -26,8 +26,11 @@ type evalFlags struct {
 	n, limit, maxToolCalls, maxTokens, concurrency           int
 	temperature, topP                                        float64
 	toolTimeout                                              time.Duration
-	noSymbolic                                               bool
+	noSymbolic, stateful                                     bool
 }
+
+// The orchestrator gives rollouts their executions and sessions.
+var _ rollout.SessionExecutor = (*orchestrator.Orchestrator)(nil)
 
 func (a *app) evalCmd() *cobra.Command {
 	var f evalFlags
@@ -60,6 +63,7 @@ writes OUT/summary.json, OUT/report.md and PNG plots.`,
 	fl.Float64Var(&f.topP, "top-p", 0.7, "nucleus sampling")
 	fl.DurationVar(&f.toolTimeout, "tool-timeout", 5*time.Second, "wall time of one execution")
 	fl.BoolVar(&f.noSymbolic, "no-symbolic", false, "grade without the sandboxed sympy checker")
+	fl.BoolVar(&f.stateful, "stateful", false, "one interpreter session per trajectory and language (globals persist across its calls)")
 	return c
 }
 
@@ -155,7 +159,7 @@ func (a *app) runEval(cmd *cobra.Command, f evalFlags) error {
 	var writeErr error
 	engine := &rollout.Engine{Policy: pol, Exec: o, Template: tmpl,
 		Options: rollout.Options{MaxToolCalls: f.maxToolCalls, MaxTokens: f.maxTokens, Temperature: f.temperature,
-			TopP: f.topP, Concurrency: f.concurrency, ToolTimeout: f.toolTimeout},
+			TopP: f.topP, Concurrency: f.concurrency, ToolTimeout: f.toolTimeout, Stateful: f.stateful},
 		OnTrajectory: func(t rollout.Trajectory) {
 			p := byID[t.PromptID]
 			rec := eval.Record{Dataset: f.data, Problem: t.PromptID, Answer: p.Answer, Trajectory: t}

@@ -29,6 +29,9 @@ type turn struct {
 	response strings.Builder
 	used     int // tokens of the response so far
 	calls    int // executed tool calls
+	// sessions are the trajectory's stateful interpreters by language
+	// (Options.Stateful), closed when the trajectory ends.
+	sessions map[string]string
 }
 
 func (s *turn) add(seg Segment) {
@@ -50,6 +53,7 @@ func (s *turn) finish(reason, errMsg string) {
 func (r *run) trajectory(ctx context.Context, t *Trajectory, prompt string) {
 	tmpl := r.e.Template
 	s := &turn{t: t, prompt: prompt}
+	defer r.closeSessions(s)
 	t.Segments = []Segment{{Source: SourcePrompt, Text: prompt}}
 	t.Response = ""
 	lastTurn := false // the generation after a refused call: no tool stop
@@ -153,7 +157,7 @@ func (r *run) trajectory(ctx context.Context, t *Trajectory, prompt string) {
 				break
 			}
 			call.Runtime = rt
-			res, wall, err := r.execute(ctx, call.Language, pc.code)
+			res, wall, err := r.execute(ctx, s, call.Language, pc.code)
 			call.WallTime = wall
 			switch {
 			case err == nil:
@@ -198,7 +202,7 @@ func (r *run) modelTokens(c policy.Completion) int {
 
 // execute runs code within ToolConcurrency; a call that outlives its
 // timeout by far (a hung executor) counts as timed out.
-func (r *run) execute(ctx context.Context, lang, code string) (execution.Result, time.Duration, error) {
+func (r *run) execute(ctx context.Context, s *turn, lang, code string) (execution.Result, time.Duration, error) {
 	select {
 	case r.toolSlots <- struct{}{}:
 	case <-ctx.Done():
@@ -208,13 +212,58 @@ func (r *run) execute(ctx context.Context, lang, code string) (execution.Result,
 	cctx, cancel := context.WithTimeout(ctx, 2*r.o.ToolTimeout+time.Second)
 	defer cancel()
 	begin := time.Now()
-	res, err := r.e.Exec.Execute(cctx, &execution.Request{
+	req := &execution.Request{
 		Language: lang, Code: code,
 		Limits: execution.Limits{WallTime: r.o.ToolTimeout, CPUTime: r.o.ToolTimeout},
-	})
+	}
+	var res execution.Result
+	var err error
+	if r.o.Stateful {
+		res, err = r.executeInSession(cctx, s, req)
+	} else {
+		res, err = r.e.Exec.Execute(cctx, req)
+	}
 	wall := time.Since(begin)
 	if err != nil && ctx.Err() == nil && cctx.Err() != nil {
 		return execution.Result{Status: execution.Timeout, WallTime: wall}, wall, nil
 	}
 	return res, wall, err
+}
+
+// executeInSession runs req in the trajectory's session for its language,
+// opening it on first use: later calls see the globals earlier ones set.
+func (r *run) executeInSession(ctx context.Context, s *turn, req *execution.Request) (execution.Result, error) {
+	sx := r.e.Exec.(SessionExecutor) // checked when the run started
+	id, ok := s.sessions[req.Language]
+	if !ok {
+		var err error
+		if id, err = sx.OpenSession(ctx, req.Language, execution.Limits{}); err != nil {
+			return execution.Result{}, err
+		}
+		if s.sessions == nil {
+			s.sessions = map[string]string{}
+		}
+		s.sessions[req.Language] = id
+	}
+	res, err := sx.ExecuteInSession(ctx, id, req)
+	if err != nil {
+		// A session that ended (a timeout kills its interpreter) is opened
+		// again by the next call, which starts from empty globals.
+		delete(s.sessions, req.Language)
+		_ = sx.CloseSession(context.WithoutCancel(ctx), id)
+		if res.Status != 0 {
+			return res, nil
+		}
+	}
+	return res, err
+}
+
+func (r *run) closeSessions(s *turn) {
+	if len(s.sessions) == 0 {
+		return
+	}
+	sx := r.e.Exec.(SessionExecutor)
+	for _, id := range s.sessions {
+		_ = sx.CloseSession(context.Background(), id)
+	}
 }

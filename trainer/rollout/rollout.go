@@ -17,6 +17,15 @@ type Executor interface {
 	Languages() (map[string]string, error) // language → runtime, for choosing and for the prompt listing runtimes
 }
 
+// SessionExecutor is an Executor with stateful sessions (the
+// orchestrator is one), needed for Options.Stateful.
+type SessionExecutor interface {
+	Executor
+	OpenSession(ctx context.Context, lang string, limits execution.Limits) (string, error)
+	ExecuteInSession(ctx context.Context, id string, req *execution.Request) (execution.Result, error)
+	CloseSession(ctx context.Context, id string) error
+}
+
 // Engine runs trajectories. Its fields are read, never written, by Run, so
 // one Engine may serve concurrent Runs.
 type Engine struct {
@@ -35,6 +44,10 @@ type Engine struct {
 
 // Options tune the loop. Zero values take the defaults noted.
 type Options struct {
+	// Stateful gives each trajectory one interpreter session per language
+	// (globals persist across its calls); the Executor must then be a
+	// SessionExecutor. Off: every call runs in a fresh process.
+	Stateful bool
 	// Logprobs asks the policy for sampled tokens and log-probabilities
 	// (training needs them; evaluation does not, and some servers cannot).
 	Logprobs bool
@@ -215,6 +228,9 @@ func (e *Engine) Run(ctx context.Context, prompts []Prompt, n int) ([]Trajectory
 		return nil, errors.New("rollout: no template")
 	case n < 1:
 		return nil, fmt.Errorf("rollout: %d samples per prompt; at least 1", n)
+	}
+	if _, ok := e.Exec.(SessionExecutor); e.Options.Stateful && !ok {
+		return nil, errors.New("rollout: stateful executions need an executor with sessions")
 	}
 	o, err := e.Options.withDefaults()
 	if err != nil {
