@@ -13,6 +13,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/retool-rl/retool/core/config"
 	"github.com/retool-rl/retool/core/orchestrator"
 	"github.com/retool-rl/retool/trainer/data"
 	"github.com/retool-rl/retool/trainer/eval"
@@ -37,6 +38,8 @@ func (a *app) evalCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "eval --data SET --base-url URL --model NAME",
 		Short: "Sample responses with tool calls for a data set, grade them, and report pass@k and the ReTool analysis metrics",
+		Example: `  retool eval --data aime2024 --base-url http://127.0.0.1:8000/v1 --model M --n 32 --k 1,8,32
+  retool --config eval.hcl eval        # the eval { … } block of the config; flags override it`,
 		Long: `eval runs the ReTool loop (generation paused at each tool call, the code run in the
 sandbox, its output fed back) for every problem of a data set, n samples each, through an
 OpenAI-compatible /v1/completions server; grades every response; appends one JSON line per
@@ -79,7 +82,50 @@ func parseKs(s string) ([]int, error) {
 	return ks, nil
 }
 
+// fromConfig fills what no flag set from retool.hcl's eval block.
+func (f *evalFlags) fromConfig(cmd *cobra.Command, e config.Eval) {
+	changed := cmd.Flags().Changed
+	str := func(name string, dst *string, v string) {
+		if !changed(name) && v != "" {
+			*dst = v
+		}
+	}
+	str("data", &f.data, e.Data)
+	str("template", &f.template, e.Template)
+	str("base-url", &f.baseURL, e.BaseURL)
+	str("model", &f.model, e.Model)
+	num := func(name string, dst *int, v int) {
+		if !changed(name) {
+			*dst = v
+		}
+	}
+	num("n", &f.n, e.N)
+	num("max-tool-calls", &f.maxToolCalls, e.MaxToolCalls)
+	num("max-tokens", &f.maxTokens, e.MaxTokens)
+	if !changed("k") && len(e.K) > 0 {
+		ks := make([]string, len(e.K))
+		for i, k := range e.K {
+			ks[i] = strconv.Itoa(k)
+		}
+		f.ks = strings.Join(ks, ",")
+	}
+	if !changed("temperature") {
+		f.temperature = e.Temperature
+	}
+	if !changed("top-p") {
+		f.topP = e.TopP
+	}
+	if !changed("stateful") {
+		f.stateful = e.Stateful
+	}
+}
+
 func (a *app) runEval(cmd *cobra.Command, f evalFlags) error {
+	cfg, err := a.config("")
+	if err != nil {
+		return err
+	}
+	f.fromConfig(cmd, cfg.Eval)
 	switch {
 	case f.data == "":
 		return fmt.Errorf("--data is required (a named set: %s, or a file)", strings.Join(data.Names(), ", "))
@@ -121,10 +167,6 @@ func (a *app) runEval(cmd *cobra.Command, f evalFlags) error {
 	}
 	done := eval.Done(previous)
 
-	cfg, err := a.config("")
-	if err != nil {
-		return err
-	}
 	o := orchestrator.New(cfg, a.dir(cfg), a.logger(cfg))
 	defer o.Close()
 	if err := o.Start(cmd.Context()); err != nil {

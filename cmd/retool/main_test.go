@@ -535,3 +535,22 @@ func TestEvalRunsGradesReportsAndResumes(t *testing.T) {
 		t.Fatalf("rerun duplicated records: %d", len(records))
 	}
 }
+
+// retool eval reads its settings from the config's eval block.
+func TestEvalFromConfig(t *testing.T) {
+	c := newCLI(t)
+	c.must("plugin", "install", filepath.Join(binDir, "retool-runtime-python"))
+	var calls atomic.Int64
+	srv := fakeCompletions(t, &calls)
+	defer srv.Close()
+	data, _ := filepath.Abs("testdata/eval_problems.jsonl")
+	cfg := filepath.Join(c.workDir, "eval.hcl")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("eval {\n  data = %q\n  base_url = %q\n  model = \"fake\"\n  n = 3\n  k = [1, 3]\n}\n",
+		data, srv.URL+"/v1")), 0o644)
+	out := filepath.Join(c.workDir, "run")
+	c.must("--config", cfg, "eval", "--no-symbolic", "--out", out)
+	records, _, err := eval.ReadRecords(filepath.Join(out, "trajectories.jsonl"))
+	if err != nil || len(records) != 12 {
+		t.Fatalf("%d records (want 4 problems × n=3 from the config): %v", len(records), err)
+	}
+}

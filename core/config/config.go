@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -20,8 +21,10 @@ type Config struct {
 	Sandbox   Sandbox
 	Runtimes  []Runtime
 	Server    Server
-	Job       *Job   // nil when the file has no job block
-	Path      string // the file it came from; "" for Default()
+	// Eval holds retool eval's settings; its flags override them.
+	Eval Eval
+	Job  *Job   // nil when the file has no job block
+	Path string // the file it came from; "" for Default()
 
 	// src records where each value was set (a file range, or the
 	// environment variable or flag that overlaid it), keyed like
@@ -55,6 +58,21 @@ type Limits struct {
 	FileSizeBytes     int64
 	OpenFiles         int
 }
+
+// Eval configures `retool eval`: the data set, the policy server, the
+// template and sampling.
+type Eval struct {
+	Data, Template, BaseURL, Model string
+	N, MaxToolCalls, MaxTokens     int
+	K                              []int
+	Temperature, TopP              float64
+	Stateful                       bool
+}
+
+// DefaultEval are retool eval's settings when nothing sets them: the
+// paper's evaluation sampling (temperature 1.0, top-p 0.7).
+var DefaultEval = Eval{Template: "retool", N: 1, K: []int{1}, MaxToolCalls: 8, MaxTokens: 16384,
+	Temperature: 1.0, TopP: 0.7}
 
 // Server configures the optional HTTP server; Addr is "" when there is none.
 type Server struct {
@@ -152,6 +170,9 @@ func builtin() *Config {
 		Sandbox:   Sandbox{Backend: "native", WorkDirBytes: 64 << 20, ReadOnlyPaths: []string{}},
 		Server: Server{MaxQueue: DefaultMaxQueue, MaxBodyBytes: DefaultMaxBody,
 			SessionIdle: DefaultSessionIdle},
+		Eval: Eval{Template: DefaultEval.Template, N: DefaultEval.N, K: slices.Clone(DefaultEval.K),
+			MaxToolCalls: DefaultEval.MaxToolCalls, MaxTokens: DefaultEval.MaxTokens,
+			Temperature: DefaultEval.Temperature, TopP: DefaultEval.TopP},
 		src: map[string]origin{},
 	}
 }

@@ -471,3 +471,38 @@ func TestOverlayErrors(t *testing.T) {
 		}
 	})
 }
+
+func TestEvalBlock(t *testing.T) {
+	clearEnv(t)
+	c, err := Parse([]byte(`eval {
+  data     = "aime2024"
+  template = "hermes"
+  base_url = "http://127.0.0.1:8000/v1"
+  model    = "m"
+  n        = 32
+  k        = [1, 8, 32]
+  top_p    = 0.7
+  stateful = true
+}
+`), "eval.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.Eval
+	if e.Data != "aime2024" || e.Template != "hermes" || e.N != 32 || len(e.K) != 3 || e.K[2] != 32 || !e.Stateful ||
+		e.Temperature != 1.0 || e.MaxToolCalls != 8 {
+		t.Fatalf("eval = %+v", e)
+	}
+	if d := Default().Eval; d.N != 1 || d.Template != "retool" || d.TopP != 0.7 {
+		t.Fatalf("default eval = %+v", d)
+	}
+	for src, want := range map[string]string{
+		"eval {\n  n = 0\n}\n":         "eval.hcl:2:7: Invalid n",
+		"eval {\n  top_p = 1.5\n}\n":   "eval.hcl:2:11: Invalid top_p",
+		"eval {\n  modle = \"m\"\n}\n": `eval.hcl:2:3: Unsupported argument; An argument named "modle" is not expected here. Did you mean "model"?`,
+	} {
+		if _, err := Parse([]byte(src), "eval.hcl"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", src, err, want)
+		}
+	}
+}

@@ -28,6 +28,21 @@ type fileSchema struct {
 	Runtimes []runtimeBlock `hcl:"runtime,block"`
 	Server   *serverBlock   `hcl:"server,block"`
 	Job      *jobBlock      `hcl:"job,block"`
+	Eval     *evalBlock     `hcl:"eval,block"`
+}
+
+type evalBlock struct {
+	Data         *hcl.Attribute `hcl:"data,optional"`
+	Template     *hcl.Attribute `hcl:"template,optional"`
+	BaseURL      *hcl.Attribute `hcl:"base_url,optional"`
+	Model        *hcl.Attribute `hcl:"model,optional"`
+	N            *hcl.Attribute `hcl:"n,optional"`
+	K            *hcl.Attribute `hcl:"k,optional"`
+	MaxToolCalls *hcl.Attribute `hcl:"max_tool_calls,optional"`
+	MaxTokens    *hcl.Attribute `hcl:"max_tokens,optional"`
+	Temperature  *hcl.Attribute `hcl:"temperature,optional"`
+	TopP         *hcl.Attribute `hcl:"top_p,optional"`
+	Stateful     *hcl.Attribute `hcl:"stateful,optional"`
 }
 
 type sandboxBlock struct {
@@ -163,6 +178,10 @@ func (d *decoder) apply(fs *fileSchema, replaceJob bool) {
 		d.duration(s.SessionIdle, "server.session_idle", &c.Server.SessionIdle)
 	}
 
+	if eb := fs.Eval; eb != nil {
+		d.eval(eb)
+	}
+
 	if !replaceJob && fs.Job == nil {
 		return
 	}
@@ -192,6 +211,41 @@ func (d *decoder) apply(fs *fileSchema, replaceJob bool) {
 			j.Language = l
 		}
 		c.Job = j
+	}
+}
+
+// eval overrides the evaluation settings the block names.
+func (d *decoder) eval(eb *evalBlock) {
+	e := &d.c.Eval
+	set := func(a *hcl.Attribute, key string, dst *string) {
+		if v, ok := decodeAttr[string](d, a, key); ok {
+			*dst = v
+		}
+	}
+	set(eb.Data, "eval.data", &e.Data)
+	set(eb.Template, "eval.template", &e.Template)
+	set(eb.BaseURL, "eval.base_url", &e.BaseURL)
+	set(eb.Model, "eval.model", &e.Model)
+	for _, x := range []struct {
+		a   *hcl.Attribute
+		key string
+		dst *int
+	}{{eb.N, "eval.n", &e.N}, {eb.MaxToolCalls, "eval.max_tool_calls", &e.MaxToolCalls}, {eb.MaxTokens, "eval.max_tokens", &e.MaxTokens}} {
+		if v, ok := decodeAttr[int](d, x.a, x.key); ok {
+			*x.dst = v
+		}
+	}
+	if v, ok := decodeAttr[[]int](d, eb.K, "eval.k"); ok {
+		e.K = v
+	}
+	if v, ok := decodeAttr[float64](d, eb.Temperature, "eval.temperature"); ok {
+		e.Temperature = v
+	}
+	if v, ok := decodeAttr[float64](d, eb.TopP, "eval.top_p"); ok {
+		e.TopP = v
+	}
+	if v, ok := decodeAttr[bool](d, eb.Stateful, "eval.stateful"); ok {
+		e.Stateful = v
 	}
 }
 

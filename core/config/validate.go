@@ -75,6 +75,7 @@ func (c *Config) validate() hcl.Diagnostics {
 		v.intRange(lk+"open_files", "open_files", int64(l.OpenFiles), 1, MaxOpenFiles, "file descriptors")
 	}
 
+	v.eval()
 	if c.Server.Addr != "" {
 		v.server()
 	}
@@ -151,6 +152,29 @@ func (v *validator) memory(key, name string, bytes int64, why string) {
 		v.add(key, "Invalid "+name, fmt.Sprintf("%s = %d exceeds this machine's RAM%s; expected at most %d (MiB).", name, mb, why, ram>>20))
 	} else if ram <= 0 && bytes > maxMemoryUnknownRAM {
 		v.add(key, "Invalid "+name, fmt.Sprintf("%s = %d is absurdly large; expected at most %d (MiB).", name, mb, maxMemoryUnknownRAM>>20))
+	}
+}
+
+// eval checks the evaluation settings.
+func (v *validator) eval() {
+	e := v.c.Eval
+	if e.N < 1 || e.N > 4096 {
+		v.add("eval.n", "Invalid n", fmt.Sprintf("n = %d; expected 1 to 4096 samples per problem.", e.N))
+	}
+	for _, k := range e.K {
+		if k < 1 {
+			v.add("eval.k", "Invalid k", fmt.Sprintf("k = %v; expected positive integers such as [1, 8, 32].", e.K))
+			break
+		}
+	}
+	if e.Temperature < 0 || e.Temperature > 10 {
+		v.add("eval.temperature", "Invalid temperature", fmt.Sprintf("temperature = %v; expected 0 to 10.", e.Temperature))
+	}
+	if e.TopP <= 0 || e.TopP > 1 {
+		v.add("eval.top_p", "Invalid top_p", fmt.Sprintf("top_p = %v; expected a number in (0, 1].", e.TopP))
+	}
+	if e.MaxToolCalls < 0 || e.MaxTokens < 1 {
+		v.add("eval.max_tokens", "Invalid limits", fmt.Sprintf("max_tool_calls = %d, max_tokens = %d; expected ≥ 0 and ≥ 1.", e.MaxToolCalls, e.MaxTokens))
 	}
 }
 
