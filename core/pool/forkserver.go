@@ -18,21 +18,17 @@ import (
 
 // event is a driver's message to the host.
 type event struct {
-	Ev       string      `json:"ev"`
-	ID       int64       `json:"id"`
-	Code     int         `json:"code"`
-	Signal   int         `json:"signal"`
-	UtimeUs  int64       `json:"utime_us"`
-	StimeUs  int64       `json:"stime_us"`
-	MaxrssKB int64       `json:"maxrss_kb"`
-	Files    []wireFile  `json:"files"`
-	Errors   []string    `json:"errors"`
-	Error    string      `json:"error"`
-	Version  string      `json:"version"`
-	Pid      int         `json:"pid"`
-	Display  *string     `json:"display"`
-	ExecUID  int         `json:"exec_uid"`
-	Extra    interface{} `json:"-"`
+	Ev       string     `json:"ev"`
+	ID       int64      `json:"id"`
+	Code     int        `json:"code"`
+	Signal   int        `json:"signal"`
+	UtimeUs  int64      `json:"utime_us"`
+	StimeUs  int64      `json:"stime_us"`
+	MaxrssKB int64      `json:"maxrss_kb"`
+	Files    []wireFile `json:"files"`
+	Errors   []string   `json:"errors"`
+	Error    string     `json:"error"`
+	Display  *string    `json:"display"`
 }
 
 type wireFile struct {

@@ -581,17 +581,7 @@ func (c *comparer) scalarVerdict(g, w string) (bool, string, string, error) {
 	gp, gdec, err1 := canonical(gn)
 	wp, wdec, err2 := canonical(wn)
 	if err1 != nil || err2 != nil {
-		agree, differ := numericAgree(gn, wn, true)
-		if differ {
-			return false, "numeric", "values differ", nil
-		}
-		if c.sym != nil {
-			return c.askSymbolic(g, w, "")
-		}
-		if agree {
-			return true, "numeric", "floating-point agreement (no canonical form)", nil
-		}
-		return false, "none", "cannot canonicalize", nil
+		return c.undecided(g, w, gn, wn, true, "floating-point agreement (no canonical form)", "cannot canonicalize")
 	}
 	gv, gConst := gp.constant()
 	wv, wConst := wp.constant()
@@ -614,6 +604,13 @@ func (c *comparer) scalarVerdict(g, w string) (bool, string, string, error) {
 		return false, "symbolic", "canonical forms differ: " + gp.String() + " vs " + wp.String(), nil
 	}
 	free := gp.hasFreeSymbols() || wp.hasFreeSymbols()
+	return c.undecided(g, w, gn, wn, free, "floating-point agreement within 1e-9", "undecided without a Symbolic checker")
+}
+
+// undecided settles what exact forms could not: numbers that differ are
+// unequal; otherwise the Symbolic checker decides, or, without one,
+// floating-point agreement.
+func (c *comparer) undecided(g, w string, gn, wn *node, free bool, agreeDetail, noneDetail string) (bool, string, string, error) {
 	agree, differ := numericAgree(gn, wn, free)
 	if differ {
 		return false, "numeric", "values differ", nil
@@ -622,9 +619,9 @@ func (c *comparer) scalarVerdict(g, w string) (bool, string, string, error) {
 		return c.askSymbolic(g, w, "")
 	}
 	if agree {
-		return true, "numeric", "floating-point agreement within 1e-9", nil
+		return true, "numeric", agreeDetail, nil
 	}
-	return false, "none", "undecided without a Symbolic checker", nil
+	return false, "none", noneDetail, nil
 }
 
 func (c *comparer) askSymbolic(g, w, why string) (bool, string, string, error) {

@@ -404,6 +404,19 @@ var funcNames = map[string]string{
 	"tanh": "tanh", "ln": "ln", "log": "log", "exp": "exp", "abs": "abs",
 }
 
+// groups reads n brace groups in a row: the arguments of \frac and \binom.
+func (p *parser) groups(n int) ([]*node, error) {
+	args := make([]*node, n)
+	for i := range args {
+		a, err := p.group("{", "}")
+		if err != nil {
+			return nil, err
+		}
+		args[i] = a
+	}
+	return args, nil
+}
+
 func (p *parser) group(open, close string) (*node, error) {
 	if err := p.expect(open); err != nil {
 		return nil, err
@@ -489,25 +502,17 @@ func (p *parser) primary() (*node, error) {
 	case name == "pi" || name == "infty" || greek[name] || name == "ell":
 		return &node{op: nSym, name: name}, nil
 	case name == "frac":
-		a, err := p.group("{", "}")
+		args, err := p.groups(2)
 		if err != nil {
 			return nil, err
 		}
-		b, err := p.group("{", "}")
-		if err != nil {
-			return nil, err
-		}
-		return &node{op: nDiv, args: []*node{a, b}}, nil
+		return &node{op: nDiv, args: args}, nil
 	case name == "binom":
-		a, err := p.group("{", "}")
+		args, err := p.groups(2)
 		if err != nil {
 			return nil, err
 		}
-		b, err := p.group("{", "}")
-		if err != nil {
-			return nil, err
-		}
-		return &node{op: nFunc, name: "binom", args: []*node{a, b}}, nil
+		return &node{op: nFunc, name: "binom", args: args}, nil
 	case name == "sqrt":
 		idx := intNode(2)
 		if p.isOp("[") {
