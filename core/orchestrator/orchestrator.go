@@ -44,6 +44,10 @@ type Orchestrator struct {
 	// pool size: the rest wait here, not inside the plugin, so a plugin
 	// that dies takes only the executions really running on it along.
 	slots map[string]chan struct{}
+	// langs caches Languages (read-only once published).
+	langsMu sync.Mutex
+	langs   map[string]string
+	langsAt time.Time
 	// restarts counts plugin processes restarted after they died.
 	restarts map[string]int64
 	closed   bool
@@ -94,15 +98,26 @@ func (o *Orchestrator) manifests() []install.Manifest {
 }
 
 // Languages maps each language to the plugin that runs it.
+// The plugin directory is read again at most this often: every execution
+// needs the map, and installs are rare.
 func (o *Orchestrator) Languages() (map[string]string, error) {
+	o.langsMu.Lock()
+	defer o.langsMu.Unlock()
+	if o.langs != nil && time.Since(o.langsAt) < languagesTTL {
+		return o.langs, nil
+	}
 	out := map[string]string{}
 	for _, m := range o.manifests() {
 		for _, l := range m.Languages {
 			out[l] = m.Name
 		}
 	}
+	o.langs, o.langsAt = out, time.Now()
 	return out, nil
 }
+
+// languagesTTL bounds how stale the language map may be.
+const languagesTTL = time.Second
 
 // runtimeFor names the plugin that runs lang.
 func (o *Orchestrator) runtimeFor(lang string) (string, error) {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/retool-rl/retool/core/execution"
@@ -19,28 +18,15 @@ var (
 	errUnknownLanguage = errors.New("unknown language")
 )
 
-// languages caches the language → runtime map for a moment: it is read
-// from the plugin directory, and every request needs it.
-type languages struct {
-	mu      sync.Mutex
-	m       map[string]string
-	fetched time.Time
-}
-
 func (s *Server) runtimeFor(lang string) (string, error) {
-	s.langs.mu.Lock()
-	defer s.langs.mu.Unlock()
-	if s.langs.m == nil || time.Since(s.langs.fetched) > 2*time.Second {
-		m, err := s.exec.Languages()
-		if err != nil {
-			return "", err
-		}
-		s.langs.m, s.langs.fetched = m, time.Now()
+	langs, err := s.exec.Languages()
+	if err != nil {
+		return "", err
 	}
-	rt, ok := s.langs.m[lang]
+	rt, ok := langs[lang]
 	if !ok {
-		known := make([]string, 0, len(s.langs.m))
-		for l := range s.langs.m {
+		known := make([]string, 0, len(langs))
+		for l := range langs {
 			known = append(known, l)
 		}
 		sort.Strings(known)

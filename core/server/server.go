@@ -68,7 +68,6 @@ type Server struct {
 	metrics  *metrics
 	gates    *gates
 	sessions *sessions
-	langs    languages
 }
 
 // New builds a server; Close stops its background work.
