@@ -98,8 +98,8 @@ func (o *Orchestrator) manifests() []install.Manifest {
 }
 
 // Languages maps each language to the plugin that runs it.
-// The plugin directory is read again at most this often: every execution
-// needs the map, and installs are rare.
+// The plugin directory is read again at most once a second (languagesTTL):
+// every execution needs the map, and installs are rare.
 func (o *Orchestrator) Languages() (map[string]string, error) {
 	o.langsMu.Lock()
 	defer o.langsMu.Unlock()
