@@ -54,7 +54,7 @@ writes OUT/summary.json, OUT/report.md and PNG plots.`,
 	fl.StringVar(&f.baseURL, "base-url", "", "OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
 	fl.StringVar(&f.model, "model", "", "model name the server knows")
 	fl.StringVar(&f.apiKey, "api-key", os.Getenv("OPENAI_API_KEY"), "bearer token for the server (env OPENAI_API_KEY)")
-	fl.StringVar(&f.template, "template", "retool", "retool | retool-runtimes | hermes | torl")
+	fl.StringVar(&f.template, "template", "retool", "retool | retool-runtimes | retool-mini | hermes | torl")
 	fl.StringVar(&f.out, "out", "", "run directory (default runs/eval-SET)")
 	fl.StringVar(&f.ks, "k", "1", "comma-separated k for pass@k and maj@k")
 	fl.IntVar(&f.n, "n", 1, "samples per problem")

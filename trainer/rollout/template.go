@@ -35,7 +35,7 @@ var (
 )
 
 // TemplateNames are the names TemplateByName knows, for retool.hcl.
-var TemplateNames = []string{"retool", "retool-runtimes", "hermes", "torl"}
+var TemplateNames = []string{"retool", "retool-runtimes", "retool-mini", "hermes", "torl"}
 
 // TemplateByName returns a built-in template: "retool" (the released ReTool
 // prompt, Python only), "retool-runtimes" (the same format, the prompt
@@ -47,6 +47,8 @@ func TemplateByName(name string) (Template, error) {
 		return ReTool{}, nil
 	case "retool-runtimes":
 		return ReTool{ListRuntimes: true}, nil
+	case "retool-mini":
+		return ReTool{Mini: true}, nil
 	case "hermes":
 		return Hermes{}, nil
 	case "torl", "tora":
@@ -176,9 +178,19 @@ type ReTool struct {
 	// ListRuntimes writes the installed runtimes into the prompt and lets
 	// the model choose one by the fence's language (```sympy, ```julia).
 	ListRuntimes bool
+	// Mini keeps the format but shortens the prompt to the question alone
+	// (MiniPrompt), for the small embedded model, which learns the format
+	// from its cold start instead of reading instructions.
+	Mini bool
 }
 
+// MiniPrompt is the prompt of ReTool{Mini: true}.
+const MiniPrompt = "Problem: %s\n"
+
 func (t ReTool) Name() string {
+	if t.Mini {
+		return "retool-mini"
+	}
 	if t.ListRuntimes {
 		return "retool-runtimes"
 	}
@@ -203,6 +215,9 @@ var runtimeNotes = map[string]string{
 }
 
 func (t ReTool) Prompt(question string, langs []string) string {
+	if t.Mini {
+		return fmt.Sprintf(MiniPrompt, question)
+	}
 	if !t.ListRuntimes {
 		return fmt.Sprintf(retoolPrompt, question)
 	}

@@ -72,13 +72,13 @@ func TestReToolPromptIsTheReleasedOne(t *testing.T) {
 }
 
 func TestTemplateByName(t *testing.T) {
-	for name, want := range map[string]string{"ReTool": "retool", "retool-runtimes": "retool-runtimes", "HERMES": "hermes", "torl": "torl", "tora": "torl"} {
+	for name, want := range map[string]string{"ReTool": "retool", "retool-runtimes": "retool-runtimes", "retool-mini": "retool-mini", "HERMES": "hermes", "torl": "torl", "tora": "torl"} {
 		tmpl, err := TemplateByName(name)
 		if err != nil || tmpl.Name() != want {
 			t.Errorf("%q: %v %v", name, tmpl, err)
 		}
 	}
-	if _, err := TemplateByName("chatml"); err == nil || !strings.Contains(err.Error(), "retool, retool-runtimes, hermes, torl") {
+	if _, err := TemplateByName("chatml"); err == nil || !strings.Contains(err.Error(), "retool, retool-runtimes, retool-mini, hermes, torl") {
 		t.Errorf("unknown name: %v", err)
 	}
 }
