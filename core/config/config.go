@@ -88,7 +88,10 @@ type Server struct {
 
 // Job is the job `retool run` executes (a `job "kind"` block).
 type Job struct {
-	Kind        string // the block label, e.g. "replay"
+	Kind string // the block label: "train" or "replay"
+	// Train is the train job's settings (Kind "train"); the fields below
+	// are the replay job's.
+	Train       *Train
 	Traces      string // resolved against the config file's directory
 	Limit       int    // traces to use; 0 means all
 	Concurrency int

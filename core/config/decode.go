@@ -80,9 +80,14 @@ type serverBlock struct {
 }
 
 type jobBlock struct {
-	Kind        string         `hcl:"kind,label"`
-	KindRange   hcl.Range      `hcl:"kind,label_range"`
-	DefRange    hcl.Range      `hcl:",def_range"`
+	Kind      string    `hcl:"kind,label"`
+	KindRange hcl.Range `hcl:"kind,label_range"`
+	DefRange  hcl.Range `hcl:",def_range"`
+	// Body is decoded by kind: replayBlock or trainBlock.
+	Body hcl.Body `hcl:",remain"`
+}
+
+type replayBlock struct {
 	Traces      *hcl.Attribute `hcl:"traces,optional"`
 	Limit       *hcl.Attribute `hcl:"limit,optional"`
 	Concurrency *hcl.Attribute `hcl:"concurrency,optional"`
@@ -195,22 +200,35 @@ func (d *decoder) apply(fs *fileSchema, replaceJob bool) {
 		j := &Job{Kind: jb.Kind, Concurrency: DefaultConcurrency, Language: DefaultLanguage}
 		c.setOrigin("job", origin{rng: jb.DefRange.Ptr()})
 		c.setOrigin("job.kind", origin{rng: jb.KindRange.Ptr()})
-		if t, ok := decodeAttr[string](d, jb.Traces, "job.traces"); ok {
+		c.Job = j
+		switch jb.Kind {
+		case "train":
+			j.Train = d.train(jb.Body)
+			return
+		case "replay":
+		default:
+			return // validation names the unknown kind
+		}
+		var rb replayBlock
+		if diags := gohcl.DecodeBody(jb.Body, nil, &rb); diags.HasErrors() {
+			d.diags = append(d.diags, diags...)
+			return
+		}
+		if t, ok := decodeAttr[string](d, rb.Traces, "job.traces"); ok {
 			j.Traces = d.path(t)
-		} else if jb.Traces == nil {
+		} else if rb.Traces == nil {
 			d.diags = append(d.diags, c.problem("job", "Missing traces",
 				fmt.Sprintf("job %q has no traces; expected traces = \"path/to/traces.jsonl\" (relative to the config file).", jb.Kind)))
 		}
-		if n, ok := decodeAttr[int](d, jb.Limit, "job.limit"); ok {
+		if n, ok := decodeAttr[int](d, rb.Limit, "job.limit"); ok {
 			j.Limit = n
 		}
-		if n, ok := decodeAttr[int](d, jb.Concurrency, "job.concurrency"); ok {
+		if n, ok := decodeAttr[int](d, rb.Concurrency, "job.concurrency"); ok {
 			j.Concurrency = n
 		}
-		if l, ok := decodeAttr[string](d, jb.Language, "job.language"); ok {
+		if l, ok := decodeAttr[string](d, rb.Language, "job.language"); ok {
 			j.Language = l
 		}
-		c.Job = j
 	}
 }
 

@@ -19,7 +19,7 @@ var (
 	// only) and is never chosen implicitly.
 	Backends = []string{"native", "none", "containerd"}
 	// JobKinds are the labels a job block may have.
-	JobKinds = []string{"replay"}
+	JobKinds = []string{"train", "replay"}
 )
 
 // Bounds beyond which a value is taken for a mistake.
@@ -85,6 +85,11 @@ func (c *Config) validate() hcl.Diagnostics {
 			v.add("job.kind", "Unknown job kind",
 				fmt.Sprintf("job %q is not a job kind; expected %s.%s", j.Kind, oneOf(JobKinds), didYouMean(j.Kind, JobKinds)))
 		}
+		if j.Kind == "train" && j.Train != nil {
+			v.train(j.Train)
+		}
+	}
+	if j := c.Job; j != nil && j.Kind == "replay" {
 		// A job block without traces is reported while decoding.
 		if _, set := c.src["job.traces"]; set && j.Traces == "" {
 			v.add("job.traces", "Invalid traces",

@@ -1,4 +1,4 @@
-job "repaly" {
+job "replay" {
   limit       = -3
   concurrency = 0
   language    = "pyton"

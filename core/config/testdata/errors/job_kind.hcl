@@ -1,0 +1,3 @@
+job "repaly" {
+  traces = "t.jsonl"
+}
