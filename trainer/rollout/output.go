@@ -40,6 +40,18 @@ func ParseErrorStyle(s string) (ErrorStyle, error) {
 // shownOutput is what the model sees of one execution, before the
 // template wraps it: truncated head+tail, valid UTF-8, ending in a newline
 // unless empty.
+// Shown is what the engine shows the model of an execution's result with
+// these options (defaults filled in): the output truncated, an error as
+// ErrorStyle says. Cold-start traces use it so that they show the model
+// exactly what its rollouts will.
+func (o Options) Shown(res execution.Result) (string, error) {
+	d, err := o.withDefaults()
+	if err != nil {
+		return "", err
+	}
+	return d.shownOutput(res), nil
+}
+
 func (o *Options) shownOutput(res execution.Result) string {
 	stdout := string(res.Stdout)
 	stderr := string(res.Stderr)
