@@ -370,3 +370,7 @@ func (v *validator) sampling(key string, temp, topP float64) {
 		v.add(key+".top_p", "Invalid top_p", fmt.Sprintf("top_p is %g; expected more than 0 and at most 1.", topP))
 	}
 }
+
+// MachineRAM is this machine's RAM in bytes (0 if unknown), for checks
+// such as a model too large to train here.
+func MachineRAM() int64 { return totalRAM() }
