@@ -68,10 +68,10 @@ func near(t *testing.T, what string, got, want float64) {
 func TestSurrogate(t *testing.T) {
 	c := Clip{Low: 0.2, High: 0.28}
 	for _, tc := range []struct {
-		name              string
-		logp, old, adv    float64
-		loss, grad        float64
-		clipped           bool
+		name           string
+		logp, old, adv float64
+		loss, grad     float64
+		clipped        bool
 	}{
 		{"on policy, positive", -1, -1, 2, -2, -2, false},
 		{"on policy, negative", -1, -1, -0.5, 0.5, 0.5, false},

@@ -1,64 +1,164 @@
 package linalg
 
+import (
+	"fmt"
+	"sync"
+)
+
+// All functions here are single-threaded and safe for concurrent use:
+// they keep no state but pooled scratch buffers. They touch only the
+// m×n region of c (its first m*n elements), and panic, like an index out
+// of range would, when a slice is too short.
+
 // MatMul computes C = A·B, or C += A·B when accumulate is set.
 // A is m×k, B is k×n, C is m×n.
 func MatMul(c, a, b []float32, m, k, n int, accumulate bool) {
-	for i := 0; i < m; i++ {
-		ci := c[i*n : (i+1)*n]
-		if !accumulate {
-			clear(ci)
-		}
-		for p := 0; p < k; p++ {
-			Axpy(a[i*k+p], b[p*n:(p+1)*n], ci)
-		}
-	}
+	check("MatMul", c, a, b, m, k, n)
+	run(m, n, k, a, k, false, b, n, false, c, n, accumulate)
 }
 
 // MatMulBT computes C = A·Bᵀ (or +=): A is m×k, B is n×k, C is m×n. A
 // linear layer's forward pass with its weight stored out×in, as Hugging
 // Face stores it.
 func MatMulBT(c, a, b []float32, m, k, n int, accumulate bool) {
-	for i := 0; i < m; i++ {
-		ai := a[i*k : (i+1)*k]
-		for j := 0; j < n; j++ {
-			v := Dot(ai, b[j*k:(j+1)*k])
-			if accumulate {
-				c[i*n+j] += v
-			} else {
-				c[i*n+j] = v
-			}
-		}
-	}
+	check("MatMulBT", c, a, b, m, k, n)
+	run(m, n, k, a, k, false, b, k, true, c, n, accumulate)
 }
 
 // MatMulAT computes C = Aᵀ·B (or +=): A is k×m, B is k×n, C is m×n. A
 // linear layer's weight gradient: dW = dYᵀ·X.
 func MatMulAT(c, a, b []float32, m, k, n int, accumulate bool) {
-	if !accumulate {
-		clear(c[:m*n])
-	}
-	for p := 0; p < k; p++ {
-		bp := b[p*n : (p+1)*n]
-		for i := 0; i < m; i++ {
-			Axpy(a[p*m+i], bp, c[i*n:(i+1)*n])
-		}
-	}
+	check("MatMulAT", c, a, b, m, k, n)
+	run(m, n, k, a, m, true, b, n, false, c, n, accumulate)
 }
 
 // Dot returns Σ a[i]·b[i] over len(a) elements.
 func Dot(a, b []float32) float32 {
 	b = b[:len(a)]
-	var s float32
-	for i, v := range a {
-		s += v * b[i]
+	if ks := kernelsFor(active); ks != nil && len(a) > 0 {
+		return ks.dotVec(&a[0], &b[0], len(a))
 	}
-	return s
+	return dotGo(a, b)
 }
 
 // Axpy computes y += alpha·x over len(x) elements.
 func Axpy(alpha float32, x, y []float32) {
 	y = y[:len(x)]
-	for i, v := range x {
-		y[i] += alpha * v
+	if ks := kernelsFor(active); ks != nil && len(x) > 0 {
+		ks.axpyVec(alpha, &x[0], &y[0], len(x))
+		return
 	}
+	axpyGo(alpha, x, y)
+}
+
+// ParMatMul is MatMul split over up to workers goroutines, each computing
+// its own block of C. Products too small to repay starting goroutines
+// run on the calling one.
+func ParMatMul(c, a, b []float32, m, k, n int, accumulate bool, workers int) {
+	check("ParMatMul", c, a, b, m, k, n)
+	par(m, n, k, a, k, false, b, n, false, c, n, accumulate, workers)
+}
+
+// ParMatMulBT is MatMulBT split over up to workers goroutines.
+func ParMatMulBT(c, a, b []float32, m, k, n int, accumulate bool, workers int) {
+	check("ParMatMulBT", c, a, b, m, k, n)
+	par(m, n, k, a, k, false, b, k, true, c, n, accumulate, workers)
+}
+
+// ParMatMulAT is MatMulAT split over up to workers goroutines.
+func ParMatMulAT(c, a, b []float32, m, k, n int, accumulate bool, workers int) {
+	check("ParMatMulAT", c, a, b, m, k, n)
+	par(m, n, k, a, m, true, b, n, false, c, n, accumulate, workers)
+}
+
+func check(name string, c, a, b []float32, m, k, n int) {
+	if m < 0 || k < 0 || n < 0 {
+		panic(fmt.Sprintf("linalg: %s: negative size m=%d k=%d n=%d", name, m, k, n))
+	}
+	if m*n == 0 {
+		return // an empty product touches nothing
+	}
+	if len(a) < m*k || len(b) < k*n || len(c) < m*n {
+		panic(fmt.Sprintf("linalg: %s: m=%d k=%d n=%d needs len(a) ≥ %d, len(b) ≥ %d, len(c) ≥ %d; have %d, %d, %d",
+			name, m, k, n, m*k, k*n, m*n, len(a), len(b), len(c)))
+	}
+}
+
+// run dispatches one single-threaded product (arguments as for gemm).
+func run(m, n, k int, a []float32, lda int, aT bool, b []float32, ldb int, bT bool, c []float32, ldc int, acc bool) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		if !acc {
+			for i := 0; i < m; i++ {
+				clear(c[i*ldc : i*ldc+n])
+			}
+		}
+		return
+	}
+	if ks := kernelsFor(active); ks != nil {
+		gemm(ks, m, n, k, a, lda, aT, b, ldb, bT, c, ldc, acc)
+		return
+	}
+	gemmGo(m, n, k, a, lda, aT, b, ldb, bT, c, ldc, acc)
+}
+
+// parMinFlops: below this many flops (≈ 10 µs of one core's work) a
+// product runs on the calling goroutine; starting and joining goroutines
+// costs a few microseconds.
+var parMinFlops = 1 << 20
+
+// par splits C into at most workers blocks and computes them
+// concurrently. It splits columns, in multiples of 32 (a whole number of
+// kernel panels for every ISA), when there are enough of them: each
+// worker then packs only its own part of B, and m = 1 still splits. It
+// splits rows otherwise.
+func par(m, n, k int, a []float32, lda int, aT bool, b []float32, ldb int, bT bool, c []float32, ldc int, acc bool, workers int) {
+	const align = 32
+	if workers > 1 && 2*m*n*k < parMinFlops {
+		workers = 1
+	}
+	byCols := n >= align*workers || m < workers
+	if byCols {
+		workers = min(workers, (n+align-1)/align)
+	} else {
+		workers = min(workers, m)
+	}
+	if workers <= 1 {
+		run(m, n, k, a, lda, aT, b, ldb, bT, c, ldc, acc)
+		return
+	}
+	var wg sync.WaitGroup
+	if byCols {
+		panels := (n + align - 1) / align
+		j0 := 0
+		for w := 0; w < workers; w++ {
+			j1 := min(n, (panels*(w+1)/workers)*align)
+			var bw []float32
+			if bT {
+				bw = b[j0*ldb:]
+			} else {
+				bw = b[j0:]
+			}
+			cw, nw := c[j0:], j1-j0
+			wg.Go(func() { run(m, nw, k, a, lda, aT, bw, ldb, bT, cw, ldc, acc) })
+			j0 = j1
+		}
+	} else {
+		i0 := 0
+		for w := 0; w < workers; w++ {
+			i1 := m * (w + 1) / workers
+			var aw []float32
+			if aT {
+				aw = a[i0:]
+			} else {
+				aw = a[i0*lda:]
+			}
+			cw, mw := c[i0*ldc:], i1-i0
+			wg.Go(func() { run(mw, n, k, aw, lda, aT, b, ldb, bT, cw, ldc, acc) })
+			i0 = i1
+		}
+	}
+	wg.Wait()
 }
