@@ -17,13 +17,16 @@ import (
 	"github.com/retool-rl/retool/core/orchestrator"
 	"github.com/retool-rl/retool/trainer/data"
 	"github.com/retool-rl/retool/trainer/eval"
+	"github.com/retool-rl/retool/trainer/model"
 	"github.com/retool-rl/retool/trainer/policy"
+	"github.com/retool-rl/retool/trainer/recipe"
 	"github.com/retool-rl/retool/trainer/reward"
 	"github.com/retool-rl/retool/trainer/rollout"
 )
 
 type evalFlags struct {
 	data, dataDir, baseURL, model, apiKey, template, out, ks string
+	checkpoint                                               string
 	n, limit, maxToolCalls, maxTokens, concurrency           int
 	temperature, topP                                        float64
 	toolTimeout                                              time.Duration
@@ -49,9 +52,10 @@ writes OUT/summary.json, OUT/report.md and PNG plots.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.runEval(cmd, f) },
 	}
 	fl := c.Flags()
-	fl.StringVar(&f.data, "data", "", "a named set ("+strings.Join(data.Names(), ", ")+") or a JSONL/Parquet file")
+	fl.StringVar(&f.data, "data", "", "a named set ("+strings.Join(data.Names(), ", ")+"), the train job's held-out tasks (tasks:heldout, tasks:heldout-phrasing) or a JSONL/Parquet file")
 	fl.StringVar(&f.dataDir, "data-dir", "", "where named sets live (default: $RETOOL_DATA_DIR or ../shared/data)")
 	fl.StringVar(&f.baseURL, "base-url", "", "OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+	fl.StringVar(&f.checkpoint, "checkpoint", "", "sample from an embedded-model checkpoint instead of a server (template retool-mini unless --template)")
 	fl.StringVar(&f.model, "model", "", "model name the server knows")
 	fl.StringVar(&f.apiKey, "api-key", os.Getenv("OPENAI_API_KEY"), "bearer token for the server (env OPENAI_API_KEY)")
 	fl.StringVar(&f.template, "template", "retool", "retool | retool-runtimes | retool-mini | hermes | torl")
@@ -129,8 +133,10 @@ func (a *app) runEval(cmd *cobra.Command, f evalFlags) error {
 	switch {
 	case f.data == "":
 		return fmt.Errorf("--data is required (a named set: %s, or a file)", strings.Join(data.Names(), ", "))
-	case f.baseURL == "" || f.model == "":
-		return fmt.Errorf("--base-url and --model are required (an OpenAI-compatible server such as vLLM)")
+	case f.checkpoint == "" && (f.baseURL == "" || f.model == ""):
+		return fmt.Errorf("--base-url and --model are required (an OpenAI-compatible server such as vLLM), or --checkpoint for the embedded model")
+	case f.checkpoint != "" && f.baseURL != "":
+		return fmt.Errorf("--checkpoint and --base-url both name a policy; give one")
 	case f.n < 1:
 		return fmt.Errorf("--n %d: need at least one sample per problem", f.n)
 	}
@@ -138,7 +144,7 @@ func (a *app) runEval(cmd *cobra.Command, f evalFlags) error {
 	if err != nil {
 		return err
 	}
-	problems, err := data.Resolve(f.data, f.dataDir, data.Mapping{})
+	problems, err := resolveProblems(cfg, f.data, f.dataDir)
 	if err != nil {
 		return err
 	}
@@ -149,9 +155,33 @@ func (a *app) runEval(cmd *cobra.Command, f evalFlags) error {
 	if err != nil {
 		return err
 	}
-	pol, err := policy.NewOpenAI(policy.OpenAIConfig{BaseURL: f.baseURL, Model: f.model, APIKey: f.apiKey, Concurrency: f.concurrency})
-	if err != nil {
-		return err
+	var pol policy.Policy
+	var countTokens func(string) int
+	if f.checkpoint != "" {
+		m, err := model.Load(f.checkpoint)
+		if err != nil {
+			return err
+		}
+		emb, err := policy.NewEmbedded(m)
+		if err != nil {
+			return err
+		}
+		defer emb.Close()
+		pol = emb
+		tok := m.Tokenizer()
+		countTokens = func(s string) int { return len(tok.Encode(s)) }
+		if !cmd.Flags().Changed("template") {
+			if tmpl, err = rollout.TemplateByName("retool-mini"); err != nil {
+				return err
+			}
+		}
+		if ctxLen := m.Config().MaxPositionEmbeddings; f.maxTokens > ctxLen {
+			f.maxTokens = ctxLen
+		}
+	} else {
+		if pol, err = policy.NewOpenAI(policy.OpenAIConfig{BaseURL: f.baseURL, Model: f.model, APIKey: f.apiKey, Concurrency: f.concurrency}); err != nil {
+			return err
+		}
 	}
 	out := f.out
 	if out == "" {
@@ -199,7 +229,7 @@ func (a *app) runEval(cmd *cobra.Command, f evalFlags) error {
 	bar := progressbar.NewOptions(len(prompts)*f.n, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("eval "+f.data),
 		progressbar.OptionShowCount(), progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
 	var writeErr error
-	engine := &rollout.Engine{Policy: pol, Exec: o, Template: tmpl,
+	engine := &rollout.Engine{Policy: pol, Exec: o, Template: tmpl, CountTokens: countTokens,
 		Options: rollout.Options{MaxToolCalls: f.maxToolCalls, MaxTokens: f.maxTokens, Temperature: f.temperature,
 			TopP: f.topP, Concurrency: f.concurrency, ToolTimeout: f.toolTimeout, Stateful: f.stateful},
 		OnTrajectory: func(t rollout.Trajectory) {
@@ -272,4 +302,27 @@ func writeReport(cmd *cobra.Command, out, trajPath string, ks []int) error {
 	fmt.Fprint(cmd.OutOrStdout(), sum.Markdown())
 	fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s, summary.json, report.md and %d plots in %s\n", filepath.Base(trajPath), len(plots), out)
 	return nil
+}
+
+// resolveProblems loads a named set or file, or generates the train job's
+// held-out tasks ("tasks:heldout", "tasks:heldout-phrasing") as a run
+// evaluates them.
+func resolveProblems(cfg *config.Config, name, dir string) ([]data.Problem, error) {
+	split, ok := strings.CutPrefix(name, "tasks:")
+	if !ok {
+		return data.Resolve(name, dir, data.Mapping{})
+	}
+	t := config.DefaultTrain
+	if cfg.Job != nil && cfg.Job.Train != nil {
+		t = *cfg.Job.Train
+	}
+	ps, err := recipe.Problems(t.Tasks, split)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]data.Problem, len(ps))
+	for i, p := range ps {
+		out[i] = data.Problem{ID: p.ID, Group: p.ID, Prompt: p.Question, Answer: p.Answer}
+	}
+	return out, nil
 }

@@ -30,6 +30,9 @@ import (
 	"github.com/retool-rl/retool/core/server"
 	"github.com/retool-rl/retool/plugins/install"
 	"github.com/retool-rl/retool/plugins/sdk"
+	"github.com/retool-rl/retool/trainer/model"
+	"github.com/retool-rl/retool/trainer/policy"
+	"github.com/retool-rl/retool/trainer/recipe"
 	"github.com/retool-rl/retool/version"
 )
 
@@ -313,6 +316,7 @@ func (a *app) execCmd() *cobra.Command {
 }
 
 func (a *app) serveCmd() *cobra.Command {
+	var modelDir string
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve executions over HTTP: SandboxFusion's /run_code and /run_jupyter, retool's /v1 API, /metrics",
@@ -342,8 +346,19 @@ func (a *app) serveCmd() *cobra.Command {
 			ctx, stop := context.WithCancel(cmd.Context())
 			defer stop()
 			go o.Watch(ctx, time.Second)
+			var completions http.Handler
+			if modelDir != "" {
+				h, closeModel, err := completionsHandler(modelDir)
+				if err != nil {
+					return err
+				}
+				defer closeModel()
+				completions = h
+				log.Info("serving the embedded model on /v1/completions", "model", h.Model, "checkpoint", modelDir)
+			}
 			srv := server.New(server.Config{Executor: o, Logger: log.Named("http"), Token: cfg.Server.Token,
-				MaxQueue: cfg.Server.MaxQueue, MaxBodyBytes: cfg.Server.MaxBodyBytes, SessionIdle: cfg.Server.SessionIdle})
+				MaxQueue: cfg.Server.MaxQueue, MaxBodyBytes: cfg.Server.MaxBodyBytes, SessionIdle: cfg.Server.SessionIdle,
+				Completions: completions})
 			defer srv.Close()
 			hs := &http.Server{Addr: cfg.Server.Addr, Handler: srv, ReadHeaderTimeout: 10 * time.Second,
 				IdleTimeout: 2 * time.Minute}
@@ -369,6 +384,7 @@ func (a *app) serveCmd() *cobra.Command {
 			return nil
 		},
 	}
+	c.Flags().StringVar(&modelDir, "model", "", "also serve this embedded-model checkpoint (a directory with model.safetensors) on /v1/completions")
 	c.Flags().String("addr", "", "listen address (default 127.0.0.1:8080; a non-loopback address needs a token)")
 	c.Flags().String("token", "", "bearer token clients must send (env RETOOL_SERVER_TOKEN)")
 	_ = a.v.BindPFlag("server.addr", c.Flags().Lookup("addr"))
@@ -384,10 +400,18 @@ func prefixed(p, s string) string {
 }
 
 func (a *app) runCmd() *cobra.Command {
-	return &cobra.Command{
+	var profile string
+	c := &cobra.Command{
 		Use:   "run [retool.hcl]",
 		Short: "Run the job a config file defines (the embedded defaults when none is given)",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `run executes the job block of a config file. The default retool.hcl defines the
+train job, ReTool in miniature: cold start, RL with the sandbox, evaluation on held-out
+problems, for the ReTool arm and the text-only baseline; it writes its run directory
+(metrics.jsonl, checkpoints, sample trajectories, report.md with plots) and resumes a
+killed run from its last checkpoint. --profile applies one of the job's profile blocks.`,
+		Example: `  retool run retool.hcl
+  retool run retool.hcl --profile quick`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := ""
 			if len(args) == 1 {
@@ -400,35 +424,94 @@ func (a *app) runCmd() *cobra.Command {
 			if cfg.Job == nil {
 				return fmt.Errorf("%s defines no job block", cfg.Path)
 			}
-			if cfg.Job.Kind != "replay" {
-				return fmt.Errorf("job kind %q is not supported yet (replay)", cfg.Job.Kind)
+			switch {
+			case cfg.Job.Kind == "train":
+				return a.runTrain(cmd, cfg, profile)
+			case profile != "":
+				return fmt.Errorf("--profile applies to the train job; %s defines job %q", cfg.Path, cfg.Job.Kind)
 			}
-			traces, err := job.LoadTraces(cfg.Job.Traces, cfg.Job.Limit)
-			if err != nil {
-				return err
-			}
-			o := orchestrator.New(cfg, a.dir(cfg), a.logger(cfg))
-			defer o.Close()
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "starting runtime plugins from %s\n", cfg.PluginDir)
-			t0 := time.Now()
-			if err := o.Start(cmd.Context()); err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "runtimes warm in %s: %s\n", time.Since(t0).Round(time.Millisecond), strings.Join(o.Running(), ", "))
-			wctx, stopWatch := context.WithCancel(cmd.Context())
-			defer stopWatch()
-			go o.Watch(wctx, 2*time.Second)
-			bar := progressbar.NewOptions(len(traces), progressbar.OptionSetWriter(cmd.ErrOrStderr()),
-				progressbar.OptionSetDescription("replay "+filepath.Base(cfg.Job.Traces)), progressbar.OptionShowCount(),
-				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
-			rep := job.Replay(cmd.Context(), o, traces, cfg.Job.Language, cfg.Job.Concurrency, func() { _ = bar.Add(1) })
-			_ = bar.Finish()
-			rep.Write(out)
-			if rep.Errors > 0 {
-				return fmt.Errorf("%d executions were refused or not attempted", rep.Errors)
-			}
-			return nil
+			return a.runReplay(cmd, cfg)
 		},
 	}
+	c.Flags().StringVar(&profile, "profile", "", "apply the job's profile block of this name (e.g. quick)")
+	return c
+}
+
+// startRuntimes starts the orchestrator's plugins and its health watch;
+// the returned stop function closes both.
+func (a *app) startRuntimes(cmd *cobra.Command, cfg *config.Config) (*orchestrator.Orchestrator, func(), error) {
+	o := orchestrator.New(cfg, a.dir(cfg), a.logger(cfg))
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "starting runtime plugins from %s\n", cfg.PluginDir)
+	t0 := time.Now()
+	if err := o.Start(cmd.Context()); err != nil {
+		o.Close()
+		return nil, nil, err
+	}
+	fmt.Fprintf(out, "runtimes warm in %s: %s\n", time.Since(t0).Round(time.Millisecond), strings.Join(o.Running(), ", "))
+	wctx, stopWatch := context.WithCancel(cmd.Context())
+	go o.Watch(wctx, 2*time.Second)
+	return o, func() { stopWatch(); o.Close() }, nil
+}
+
+func (a *app) runReplay(cmd *cobra.Command, cfg *config.Config) error {
+	traces, err := job.LoadTraces(cfg.Job.Traces, cfg.Job.Limit)
+	if err != nil {
+		return err
+	}
+	o, stop, err := a.startRuntimes(cmd, cfg)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	out := cmd.OutOrStdout()
+	bar := progressbar.NewOptions(len(traces), progressbar.OptionSetWriter(cmd.ErrOrStderr()),
+		progressbar.OptionSetDescription("replay "+filepath.Base(cfg.Job.Traces)), progressbar.OptionShowCount(),
+		progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+	rep := job.Replay(cmd.Context(), o, traces, cfg.Job.Language, cfg.Job.Concurrency, func() { _ = bar.Add(1) })
+	_ = bar.Finish()
+	rep.Write(out)
+	if rep.Errors > 0 {
+		return fmt.Errorf("%d executions were refused or not attempted", rep.Errors)
+	}
+	return nil
+}
+
+func (a *app) runTrain(cmd *cobra.Command, cfg *config.Config, profile string) error {
+	t, err := cfg.Profile(profile)
+	if err != nil {
+		return err
+	}
+	o, stop, err := a.startRuntimes(cmd, cfg)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	out := cmd.OutOrStdout()
+	if profile != "" {
+		fmt.Fprintf(out, "profile %s\n", profile)
+	}
+	fmt.Fprintf(out, "run directory %s\n", t.RunDir)
+	r := &recipe.Runner{Cfg: t, Exec: o, Out: out, Progress: cmd.ErrOrStderr()}
+	res, err := r.Run(cmd.Context())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\n%s\nreport: %s\n", recipe.Table(res), filepath.Join(t.RunDir, "report.md"))
+	return nil
+}
+
+// completionsHandler loads an embedded-model checkpoint and serves it as
+// an OpenAI-compatible completions server, named after its directory.
+func completionsHandler(dir string) (*policy.Handler, func(), error) {
+	m, err := model.Load(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	emb, err := policy.NewEmbedded(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	name := filepath.Base(filepath.Clean(dir))
+	return &policy.Handler{Policy: emb, Model: name, MaxTokens: m.Config().MaxPositionEmbeddings}, emb.Close, nil
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -94,9 +95,27 @@ func TestDefault(t *testing.T) {
 	if _, ok := c.Runtime("julia"); ok {
 		t.Error(`Default() has a "julia" runtime`)
 	}
-	want := Job{Kind: "replay", Traces: "data/traces/tora70b_gsm8k_sample.jsonl", Limit: 200, Concurrency: 4, Language: "python"}
-	if c.Job == nil || *c.Job != want {
-		t.Errorf("Job = %+v, want %+v", c.Job, want)
+	if c.Job == nil || c.Job.Kind != "train" || c.Job.Train == nil {
+		t.Fatalf("Job = %+v, want the train job", c.Job)
+	}
+	tr := c.Job.Train
+	if tr.RunDir != "runs/retool" || tr.Seeds != 3 || strings.Join(tr.Arms, ",") != "retool,text" ||
+		tr.RL.Algorithm != "grpo" || strings.Join(tr.RL.Tools, ",") != "python,sympy" {
+		t.Errorf("Train = %+v", tr)
+	}
+	q, err := c.Profile("quick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The profile overrides what it names and keeps the rest.
+	if q.Seeds != 1 || q.RL.Steps >= tr.RL.Steps || q.RunDir != "runs/retool-quick" || q.RL.Group != tr.RL.Group || q.Model != tr.Model {
+		t.Errorf("quick = %+v", q)
+	}
+	if c.Job.Train.Seeds != 3 {
+		t.Error("Profile changed the job it was applied to")
+	}
+	if _, err := c.Profile("slow"); err == nil || !strings.Contains(err.Error(), "defined: quick") {
+		t.Errorf("unknown profile: %v", err)
 	}
 
 	t.Setenv("RETOOL_PLUGIN_DIR", "/srv/plugins")
@@ -116,10 +135,10 @@ func TestLoadRepoConfig(t *testing.T) {
 	if c.Path != path {
 		t.Errorf("Path = %q", c.Path)
 	}
-	if got, want := c.Job.Traces, filepath.Join("..", "..", d.Job.Traces); got != want {
-		t.Errorf("Traces = %q, want %q", got, want)
+	if got, want := c.Job.Train.RunDir, filepath.Join("..", "..", d.Job.Train.RunDir); got != want {
+		t.Errorf("RunDir = %q, want %q", got, want)
 	}
-	c.Job.Traces, c.Path, c.src, d.src = d.Job.Traces, "", nil, nil
+	c.Job.Train.RunDir, c.Path, c.src, d.src = d.Job.Train.RunDir, "", nil, nil
 	if !equalConfig(c, d) {
 		t.Errorf("Load(retool.hcl) = %+v\nwant Default() = %+v", c, d)
 	}
@@ -130,7 +149,7 @@ func equalConfig(a, b *Config) bool {
 		a.Sandbox.Backend != b.Sandbox.Backend || a.Sandbox.WorkDirBytes != b.Sandbox.WorkDirBytes ||
 		a.Sandbox.AllowNetwork != b.Sandbox.AllowNetwork ||
 		strings.Join(a.Sandbox.ReadOnlyPaths, "\x00") != strings.Join(b.Sandbox.ReadOnlyPaths, "\x00") ||
-		(a.Job == nil) != (b.Job == nil) || (a.Job != nil && *a.Job != *b.Job) || len(a.Runtimes) != len(b.Runtimes) {
+		(a.Job == nil) != (b.Job == nil) || (a.Job != nil && !equalJob(a.Job, b.Job)) || len(a.Runtimes) != len(b.Runtimes) {
 		return false
 	}
 	for i := range a.Runtimes {
@@ -507,4 +526,24 @@ func TestEvalBlock(t *testing.T) {
 			t.Errorf("%q: %v, want %q", src, err, want)
 		}
 	}
+}
+
+func equalJob(a, b *Job) bool {
+	if (a.Train == nil) != (b.Train == nil) {
+		return false
+	}
+	if a.Train != nil {
+		ta, tb := *a.Train, *b.Train
+		ta.dir, tb.dir = "", ""
+		if !reflect.DeepEqual(ta.Profiles(), tb.Profiles()) {
+			return false
+		}
+		ta.profiles, tb.profiles = nil, nil
+		if !reflect.DeepEqual(ta, tb) {
+			return false
+		}
+	}
+	x, y := *a, *b
+	x.Train, y.Train = nil, nil
+	return x == y
 }

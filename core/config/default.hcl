@@ -47,9 +47,93 @@ runtime "sympy" {
   }
 }
 
-job "replay" {
-  traces      = "data/traces/tora70b_gsm8k_sample.jsonl"
-  limit       = 200
-  concurrency = 4
-  language    = "python"
+# The train job: ReTool in miniature. A small Llama-style model (embedded,
+# CPU) gets a cold start on code-integrated traces whose interpreter output
+# comes from the sandbox, then RL with the real rollout engine and sandbox,
+# and is evaluated on held-out problems; the text-only arm is the paper's
+# baseline (text-only cold start, RL with the tools off). The run directory
+# gets metrics.jsonl, checkpoints, sample trajectories and report.md with
+# plots; a killed run resumes where it stopped.
+#
+# Other jobs: job "replay" { traces = "data/traces/tora70b_gsm8k_sample.jsonl" }
+# re-executes recorded tool calls and compares their output.
+job "train" {
+  run_dir = "runs/retool"
+  seeds   = 3
+  arms    = ["retool", "text"]
+
+  tasks {
+    families         = [] # all; see trainer/tasks (tool, text and symbolic families)
+    cold_start       = 1200
+    rl_pool          = 4000
+    heldout          = 200 # unseen numbers
+    heldout_phrasing = 100 # unseen numbers and phrasings
+  }
+
+  model {
+    hidden       = 64
+    layers       = 2
+    heads        = 4
+    intermediate = 176
+    max_seq      = 192
+  }
+
+  cold_start {
+    code       = 0.45 # share of traces that call a tool
+    text       = 0.40 # answer in text (right for easy problems, a guess for hard ones)
+    fix        = 0.15 # a failing block, then a fixed one
+    sympy      = 0.5  # symbolic problems solved with the sympy runtime
+    batch      = 16
+    lr         = 0.003
+    max_epochs = 30
+    patience   = 3 # held-out evaluations without improvement before stopping
+  }
+
+  rl {
+    algorithm        = "grpo" # grpo | ppo
+    tools            = ["python", "sympy"]
+    steps            = 40
+    prompts          = 8
+    group            = 8
+    lr               = 0.0005
+    clip_low         = 0.2
+    clip_high        = 0.28
+    kl_coef          = 0
+    temperature      = 1.0
+    top_p            = 1.0
+    max_tool_calls   = 3
+    max_tokens       = 128
+    eval_every       = 10
+    checkpoint_every = 5
+  }
+
+  eval {
+    samples     = 4
+    temperature = 1.0
+    top_p       = 0.7
+  }
+
+  # retool run retool.hcl --profile quick: the same pipeline, small enough
+  # for CI (about two minutes).
+  profile "quick" {
+    run_dir = "runs/retool-quick"
+    seeds   = 1
+
+    tasks {
+      cold_start       = 600
+      rl_pool          = 1000
+      heldout          = 100
+      heldout_phrasing = 50
+    }
+    cold_start {
+      max_epochs = 15
+    }
+    rl {
+      steps      = 15
+      eval_every = 0
+    }
+    eval {
+      samples = 2
+    }
+  }
 }

@@ -57,6 +57,10 @@ type Config struct {
 	PodName string
 	// Registry receives the metrics (default: a new registry).
 	Registry *prometheus.Registry
+	// Completions, when set, serves /v1/completions and /v1/models (an
+	// OpenAI-compatible policy, such as the embedded model), behind the
+	// same token.
+	Completions http.Handler
 }
 
 // Server serves the HTTP API.
@@ -114,6 +118,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /v1/sessions/{id}/execute", s.executeInSession)
 	s.mux.HandleFunc("DELETE /v1/sessions/{id}", s.closeSession)
 	s.mux.Handle("GET /metrics", s.metrics.handler())
+	if h := s.cfg.Completions; h != nil {
+		s.mux.Handle("/v1/completions", h)
+		s.mux.Handle("/v1/models", h)
+	}
 }
 
 // ServeHTTP adds the request id, authentication, body limit and the

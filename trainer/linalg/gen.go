@@ -1,0 +1,3 @@
+package linalg
+
+//go:generate go run ./internal/asmgen -out kernels_amd64.s
