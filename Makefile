@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.
 LDFLAGS   := -X github.com/retool-rl/retool/version.Version=$(VERSION)
 DEB_PKGS  := python3 python3-sympy python3-numpy nodejs
 
-.PHONY: build run test deps bench generate check-generated clean
+.PHONY: build run test deps bench bench-train bench-matmul generate check-generated clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/retool ./cmd/retool
@@ -29,12 +29,32 @@ run: deps build
 	@for r in python sympy; do $(BIN)/retool plugin install --force $(BIN)/retool-runtime-$$r || exit 1; done
 	$(BIN)/retool run retool.hcl
 
+# The quick training profile runs last and alone: it takes all the CPU
+# for a couple of minutes, which would skew the timing of the others.
 test: deps
 	$(GO) test -race -count=1 -timeout 20m ./...
+	RETOOL_TEST_TRAIN=1 $(GO) test -count=1 -timeout 15m -run '^TestQuickProfile$$' -v ./cmd/retool/
 
 bench: deps build
 	$(GO) test -run '^$$' -bench 'Pool|Fresh' -benchtime 200x -count 5 ./bench/...
 	$(GO) test -run '^$$' -bench 'WorkerStart' -benchtime 20x -count 5 ./bench/...
+
+# bench-train runs the default train job from scratch and keeps its report
+# (wall time, the final table, the plots) as bench/results/train.md, with
+# the model's training and sampling throughput (go test -bench).
+bench-train: deps build
+	@for r in python sympy; do $(BIN)/retool plugin install --force $(BIN)/retool-runtime-$$r >/dev/null || exit 1; done
+	rm -rf runs/retool-bench
+	$(BIN)/retool run retool.hcl --profile bench
+	mkdir -p bench/results/train
+	cp runs/retool-bench/report.md bench/results/train.md
+	cp runs/retool-bench/results.json bench/results/train.json
+	cp runs/retool-bench/plots/*.png bench/results/train/
+	$(GO) test -run '^$$' -bench 'Train|Sample$$|Decoder' -benchtime 20x -count 5 ./trainer/model/ | tee bench/results/model.txt
+
+# bench-matmul compares trainer/linalg with OpenBLAS (needs libopenblas-dev).
+bench-matmul:
+	$(GO) run -tags openblas ./bench/matmul -out bench/results
 
 generate:
 	$(GO) generate ./...

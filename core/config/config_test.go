@@ -114,7 +114,7 @@ func TestDefault(t *testing.T) {
 	if c.Job.Train.Seeds != 3 {
 		t.Error("Profile changed the job it was applied to")
 	}
-	if _, err := c.Profile("slow"); err == nil || !strings.Contains(err.Error(), "defined: quick") {
+	if _, err := c.Profile("slow"); err == nil || !strings.Contains(err.Error(), "defined: bench, quick") {
 		t.Errorf("unknown profile: %v", err)
 	}
 

@@ -53,6 +53,10 @@ type TrainColdStart struct {
 	// MaxEpochs bounds the epochs; training stops earlier when the
 	// held-out loss has not improved for Patience evaluations.
 	MaxEpochs, Patience int
+	// CodeFirstEpochs is a curriculum: the first epochs see only the
+	// traces that call a tool, so that copying numbers into code is
+	// learned before the guesses of text traces blur it.
+	CodeFirstEpochs int
 }
 
 // TrainRL configures the RL stage.
@@ -117,6 +121,8 @@ type trainColdStartBlock struct {
 	LR        *hcl.Attribute `hcl:"lr,optional"`
 	MaxEpochs *hcl.Attribute `hcl:"max_epochs,optional"`
 	Patience  *hcl.Attribute `hcl:"patience,optional"`
+	// CodeFirstEpochs mirrors TrainColdStart.CodeFirstEpochs.
+	CodeFirstEpochs *hcl.Attribute `hcl:"code_first_epochs,optional"`
 }
 
 type trainRLBlock struct {
@@ -157,7 +163,7 @@ var DefaultTrain = Train{
 	RunDir: "runs/retool", Seeds: 1, Arms: []string{"retool", "text"},
 	Tasks:     TrainTasks{ColdStart: 1000, RLPool: 2000, HeldOut: 200, HeldOutPhrasing: 100},
 	Model:     TrainModel{Hidden: 64, Layers: 2, Heads: 4, Intermediate: 176, MaxSeq: 256},
-	ColdStart: TrainColdStart{Code: 0.5, Text: 0.35, Fix: 0.15, Sympy: 0.5, Batch: 16, LR: 3e-3, MaxEpochs: 20, Patience: 2},
+	ColdStart: TrainColdStart{Code: 0.5, Text: 0.35, Fix: 0.15, Sympy: 0.5, Batch: 16, LR: 3e-3, MaxEpochs: 20, Patience: 2, CodeFirstEpochs: 0},
 	RL: TrainRL{Algorithm: "grpo", Tools: []string{"python", "sympy"}, Steps: 40, Prompts: 8, Group: 8,
 		LR: 5e-4, ClipLow: 0.2, ClipHigh: 0.28, Temperature: 1, TopP: 1, MaxToolCalls: 3, MaxTokens: 192,
 		EvalEvery: 10, CheckpointEvery: 10},
@@ -325,6 +331,7 @@ func (v *validator) train(t *Train) {
 	v.positive("job.cold_start.lr", "lr", cs.LR)
 	v.intRange("job.cold_start.max_epochs", "max_epochs", int64(cs.MaxEpochs), 1, 10_000, "epochs")
 	v.intRange("job.cold_start.patience", "patience", int64(cs.Patience), 1, 1000, "evaluations")
+	v.intRange("job.cold_start.code_first_epochs", "code_first_epochs", int64(cs.CodeFirstEpochs), 0, int64(max(0, cs.MaxEpochs-1)), "epochs (fewer than max_epochs)")
 	r := t.RL
 	v.enum("job.rl.algorithm", "Unknown algorithm", "an RL algorithm", r.Algorithm, TrainAlgorithms)
 	for _, tool := range r.Tools {

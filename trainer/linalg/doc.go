@@ -10,10 +10,11 @@
 // AVX-512 when the CPU has it and AVX2+FMA otherwise; elsewhere, or on
 // older CPUs, on plain Go loops (generic.go). ISA reports which.
 //
-//   - The GEMM kernels compute a tile of C (up to 12×32 with AVX-512, 6×16
-//     with AVX2) as a sum of outer products held in registers: per step
-//     of k, one row of B as vectors, one broadcast element of A per row,
-//     one FMA per (row, vector). C is read and written once per tile.
+//   - The GEMM kernels compute a tile of C (up to 12×32 with AVX-512,
+//     12×16 for a ragged last panel; 6×16 with AVX2) as a sum of outer
+//     products held in registers: per step of k, one row of B as vectors,
+//     one broadcast element of A per row, one FMA per (row, vector). C is
+//     read and written once per tile.
 //     They read A in place in either layout (MatMul/MatMulBT's rows,
 //     MatMulAT's Aᵀ), and B in place for MatMul/MatMulAT. MatMulBT's B is
 //     transposed into panels first (8×8 assembly transposes).
@@ -23,6 +24,8 @@
 //   - Edges (sizes not multiples of the tile or vector width) are masked
 //     loads and stores, never reads or writes outside the operands.
 //
-// The functions are single-threaded and safe for concurrent use; the
-// Par* variants split C across goroutines.
+// The functions are single-threaded and safe for concurrent use. The Par*
+// variants split C into blocks computed by the caller and by helper
+// goroutines that stay awake briefly between calls (par.go says why);
+// products under a few million flops stay on the caller.
 package linalg

@@ -1,9 +1,6 @@
 package linalg
 
-import (
-	"fmt"
-	"sync"
-)
+import "fmt"
 
 // All functions here are single-threaded and safe for concurrent use:
 // they keep no state but pooled scratch buffers. They touch only the
@@ -102,63 +99,4 @@ func run(m, n, k int, a []float32, lda int, aT bool, b []float32, ldb int, bT bo
 		return
 	}
 	gemmGo(m, n, k, a, lda, aT, b, ldb, bT, c, ldc, acc)
-}
-
-// parMinFlops: below this many flops (≈ 10 µs of one core's work) a
-// product runs on the calling goroutine; starting and joining goroutines
-// costs a few microseconds.
-var parMinFlops = 1 << 20
-
-// par splits C into at most workers blocks and computes them
-// concurrently. It splits columns, in multiples of 32 (a whole number of
-// kernel panels for every ISA), when there are enough of them: each
-// worker then packs only its own part of B, and m = 1 still splits. It
-// splits rows otherwise.
-func par(m, n, k int, a []float32, lda int, aT bool, b []float32, ldb int, bT bool, c []float32, ldc int, acc bool, workers int) {
-	const align = 32
-	if workers > 1 && 2*m*n*k < parMinFlops {
-		workers = 1
-	}
-	byCols := n >= align*workers || m < workers
-	if byCols {
-		workers = min(workers, (n+align-1)/align)
-	} else {
-		workers = min(workers, m)
-	}
-	if workers <= 1 {
-		run(m, n, k, a, lda, aT, b, ldb, bT, c, ldc, acc)
-		return
-	}
-	var wg sync.WaitGroup
-	if byCols {
-		panels := (n + align - 1) / align
-		j0 := 0
-		for w := 0; w < workers; w++ {
-			j1 := min(n, (panels*(w+1)/workers)*align)
-			var bw []float32
-			if bT {
-				bw = b[j0*ldb:]
-			} else {
-				bw = b[j0:]
-			}
-			cw, nw := c[j0:], j1-j0
-			wg.Go(func() { run(m, nw, k, a, lda, aT, bw, ldb, bT, cw, ldc, acc) })
-			j0 = j1
-		}
-	} else {
-		i0 := 0
-		for w := 0; w < workers; w++ {
-			i1 := m * (w + 1) / workers
-			var aw []float32
-			if aT {
-				aw = a[i0:]
-			} else {
-				aw = a[i0*lda:]
-			}
-			cw, mw := c[i0*ldc:], i1-i0
-			wg.Go(func() { run(mw, n, k, aw, lda, aT, b, ldb, bT, cw, ldc, acc) })
-			i0 = i1
-		}
-	}
-	wg.Wait()
 }

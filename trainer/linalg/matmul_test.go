@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"testing"
 )
@@ -234,6 +235,7 @@ func TestParallel(t *testing.T) {
 // TestConcurrent runs many products at once, as the data-parallel workers
 // do, each on its own C: no shared scratch may leak between them.
 func TestConcurrent(t *testing.T) {
+	setVar(t, &parMinFlops, 0)
 	rng := rand.New(rand.NewPCG(7, 8))
 	type job struct {
 		p         *problem
@@ -254,7 +256,11 @@ func TestConcurrent(t *testing.T) {
 			for r := 0; r < 10; r++ {
 				j := jobs[(g+r)%len(jobs)]
 				c := append([]float32(nil), j.p.c...)
-				j.o.fn(c, j.p.a, j.p.b, j.p.m, j.p.k, j.p.n, false)
+				if g%2 == 0 {
+					j.o.fn(c, j.p.a, j.p.b, j.p.m, j.p.k, j.p.n, false)
+				} else { // Par* callers share the helpers
+					j.o.par(c, j.p.a, j.p.b, j.p.m, j.p.k, j.p.n, false, 1+g%4)
+				}
 				j.p.verify(t, "concurrent "+j.o.name, c, j.want, j.tol)
 			}
 		})
@@ -330,6 +336,21 @@ func TestDotAxpy(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestParallelOneProc: with a single P the helpers cannot run while the
+// caller computes; the caller must take their blocks back, not wait.
+func TestParallelOneProc(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	setVar(t, &parMinFlops, 0)
+	rng := rand.New(rand.NewPCG(13, 14))
+	p := newProblem(rng, 40, 50, 200, false)
+	for _, o := range ops {
+		want, tol := p.ref(o)
+		for r := 0; r < 20; r++ {
+			p.run(t, "one proc Par"+o.name, func(c []float32) { o.par(c, p.a, p.b, p.m, p.k, p.n, false, 4) }, want, tol)
 		}
 	}
 }

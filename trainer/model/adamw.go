@@ -70,7 +70,8 @@ func (o *AdamW) Config() AdamWConfig { return o.cfg }
 func (o *AdamW) Steps() int64 { return o.step }
 
 // Step updates the weights from the model's gradients with learning rate
-// lr. It does not clear the gradients. Nothing may use the model during
+// lr. It does not clear the gradients, nor check them: skip the step when
+// ClipGradNorm reports a NaN or infinite norm. Nothing may use the model during
 // the step; KV caches made before it are discarded on their next use.
 func (o *AdamW) Step(lr float64) {
 	m := o.m

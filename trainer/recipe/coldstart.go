@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,9 +95,15 @@ func runTraces(ctx context.Context, exec rollout.Executor, traces []tasks.Trace,
 	return kept, st, nil
 }
 
+// traceSample is a tokenised trace; code says whether it calls a tool.
+type traceSample struct {
+	algo.Sample
+	code bool
+}
+
 // traceSamples tokenises traces for SFT.
-func traceSamples(tok *model.Tokenizer, traces []tasks.Trace, maxSeq int) ([]algo.Sample, int) {
-	var out []algo.Sample
+func traceSamples(tok *model.Tokenizer, traces []tasks.Trace, maxSeq int) ([]traceSample, int) {
+	var out []traceSample
 	tooLong := 0
 	for _, t := range traces {
 		resp, spans := t.Render()
@@ -109,7 +116,7 @@ func traceSamples(tok *model.Tokenizer, traces []tasks.Trace, maxSeq int) ([]alg
 			tooLong++
 			continue
 		}
-		out = append(out, algo.Sample{Tokens: toks, Mask: mask})
+		out = append(out, traceSample{algo.Sample{Tokens: toks, Mask: mask}, len(t.Blocks()) > 0})
 	}
 	return out, tooLong
 }
@@ -128,12 +135,20 @@ type SFTReport struct {
 	TrainLoss []float64 `json:"train_loss"`
 	Seconds   float64   `json:"seconds"`
 	TokensPS  float64   `json:"train_tokens_per_second"`
+	// Converged is true when training stopped because the held-out loss
+	// stopped improving, false when max_epochs ran out first.
+	Converged bool `json:"converged"`
+	// CodeFirstEpochs were the curriculum's code-only epochs.
+	CodeFirstEpochs int `json:"code_first_epochs"`
 }
 
 // sftOptions configure supervised training.
 type sftOptions struct {
 	batch, maxEpochs, patience int
-	lr                         float64
+	// codeFirst is the number of first epochs that see only traces that
+	// call a tool.
+	codeFirst int
+	lr        float64
 	// evalEvery is the number of steps between held-out evaluations
 	// (default: a quarter of an epoch).
 	evalEvery int
@@ -145,34 +160,56 @@ type sftOptions struct {
 // for patience evaluations (or maxEpochs pass), saving the model at its
 // best evaluation to bestDir: the cold start is trained to convergence,
 // so that what RL adds is not an under-trained start's.
-func sft(ctx context.Context, m *model.Model, opt *model.AdamW, train, val []algo.Sample, o sftOptions, bestDir string, rep *SFTReport) error {
+func sft(ctx context.Context, m *model.Model, opt *model.AdamW, train []traceSample, val []algo.Sample, o sftOptions, bestDir string, rep *SFTReport) error {
 	l := algo.ModelLearner{Model: m, Opt: opt}
 	s := &algo.SFT{Learner: l}
 	rng := rand.New(rand.NewPCG(o.seed, 0x5f7))
-	perEpoch := (len(train) + o.batch - 1) / o.batch
-	total := perEpoch * o.maxEpochs
+	var code []int
+	for i, t := range train {
+		if t.code {
+			code = append(code, i)
+		}
+	}
+	codeFirst := o.codeFirst
+	if len(code) == 0 {
+		codeFirst = 0
+	}
+	// The step budget: code-only epochs, then full ones.
+	perEpoch := func(n int) int { return (n + o.batch - 1) / o.batch }
+	total := codeFirst*perEpoch(len(code)) + (o.maxEpochs-codeFirst)*perEpoch(len(train))
 	every := o.evalEvery
 	if every <= 0 {
-		every = max(1, perEpoch/4)
+		every = max(1, perEpoch(len(train))/4)
 	}
 	best, bad := math.Inf(1), 0
-	order := rng.Perm(len(train))
 	start := time.Now()
-	tokens := 0
-	step := 0
+	tokens, step, epoch := 0, 0, 0
 	var runLoss float64
+	var order []int
+	seen := 0.0
 	for step < total {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		k := step % perEpoch
-		if k == 0 && step > 0 {
-			order = rng.Perm(len(train))
+		if len(order) == 0 {
+			pool := code
+			if epoch >= codeFirst {
+				pool = nil
+				for i := range train {
+					pool = append(pool, i)
+				}
+			}
+			order = slices.Clone(pool)
+			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+			epoch++
 		}
-		var batch []algo.Sample
-		for _, j := range order[k*o.batch : min(len(train), (k+1)*o.batch)] {
-			batch = append(batch, train[j])
+		n := min(o.batch, len(order))
+		batch := make([]algo.Sample, n)
+		for k, j := range order[:n] {
+			batch[k] = train[j].Sample
 		}
+		order = order[n:]
+		seen += float64(n) / float64(len(train))
 		// Cosine decay to a tenth over the step budget, after a short warm-up.
 		lr := o.lr * schedule(step, total)
 		st, err := s.Step(ctx, batch, lr)
@@ -188,14 +225,18 @@ func sft(ctx context.Context, m *model.Model, opt *model.AdamW, train, val []alg
 		if o.progress != nil {
 			o.progress(step, total, runLoss)
 		}
-		if step%every == 0 || step == total {
+		// The held-out loss is watched once the curriculum is over (before,
+		// it judges a model that has not seen text traces yet).
+		if epoch > codeFirst && (step%every == 0 || step == total) {
 			vl, err := algo.NLL(l, val)
 			if err != nil {
 				return fmt.Errorf("cold start held-out loss: %w", err)
 			}
 			rep.ValLoss = append(rep.ValLoss, vl)
 			rep.TrainLoss = append(rep.TrainLoss, runLoss)
-			if vl < best-1e-4 {
+			// An improvement under 0.5% counts as none: a loss creeping
+			// down by rounding is a loss that stopped improving.
+			if vl < best*(1-minImprovement) {
 				best, bad = vl, 0
 				if err := m.Save(bestDir); err != nil {
 					return fmt.Errorf("cold start: %w", err)
@@ -207,11 +248,17 @@ func sft(ctx context.Context, m *model.Model, opt *model.AdamW, train, val []alg
 		}
 	}
 	rep.Steps, rep.BestValLoss = step, best
-	rep.Epochs = float64(step) / float64(perEpoch)
+	rep.Converged = step < total
+	rep.Epochs = seen
+	rep.CodeFirstEpochs = codeFirst
 	rep.Seconds = time.Since(start).Seconds()
 	rep.TokensPS = float64(tokens) / rep.Seconds
 	return nil
 }
+
+// minImprovement is the relative drop of the held-out loss that counts
+// as an improvement for early stopping.
+const minImprovement = 0.005
 
 // schedule is the learning-rate multiplier at step of total: linear
 // warm-up over the first 5%, then cosine decay to 0.1.

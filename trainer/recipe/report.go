@@ -233,12 +233,16 @@ func writeReport(dir string, res *Results) error {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	b.WriteString("\n| arm-seed | train / held-out traces | steps | epochs | best held-out loss (step) | tokens/s |\n|---|---|---|---|---|---|\n")
+	b.WriteString("\n| arm-seed | train / held-out traces | steps | epochs | best held-out loss (step) | stopped because | tokens/s |\n|---|---|---|---|---|---|---|\n")
 	for _, k := range keys {
 		s := res.SFT[k]
-		fmt.Fprintf(&b, "| %s | %d / %d | %d | %.1f | %.4f (%d) | %.0f |\n", k, s.TrainTraces, s.ValTraces, s.Steps, s.Epochs, s.BestValLoss, s.BestStep, s.TokensPS)
+		why := "max_epochs"
+		if s.Converged {
+			why = "converged"
+		}
+		fmt.Fprintf(&b, "| %s | %d / %d | %d | %.1f | %.4f (%d) | %s | %.0f |\n", k, s.TrainTraces, s.ValTraces, s.Steps, s.Epochs, s.BestValLoss, s.BestStep, why, s.TokensPS)
 	}
-	b.WriteString("\nThe cold start stops when its loss on held-out traces has not improved for `patience` evaluations; the best checkpoint is kept.\n\n## During RL\n\n")
+	b.WriteString("\nThe cold start stops when its loss on held-out traces has not improved by 0.5% for `patience` evaluations (four per epoch); the best checkpoint is kept.\n\n## During RL\n\n")
 	for _, p := range plots {
 		fmt.Fprintf(&b, "![%s](plots/%s)\n\n", p.title, p.file)
 	}

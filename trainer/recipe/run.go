@@ -152,13 +152,17 @@ func (r *Runner) prepareDir(st *settings) error {
 	case err != nil:
 		return fmt.Errorf("run directory %s: %w", dir, err)
 	}
+	// More RL steps (or other evaluation and checkpoint intervals) extend
+	// a run; anything else would mix two experiments in one directory.
+	cur := *st
+	cur.RL.Steps, cur.RL.EvalEvery, cur.RL.CheckpointEvery = old.RL.Steps, old.RL.EvalEvery, old.RL.CheckpointEvery
 	a, _ := json.Marshal(old)
-	b, _ := json.Marshal(st)
+	b, _ := json.Marshal(cur)
 	if string(a) != string(b) {
-		return fmt.Errorf("run directory %s holds a run with other settings (%s); resume it with the same settings, or choose another run_dir", dir, path)
+		return fmt.Errorf("run directory %s holds a run with other settings (%s); resume it with the same settings (only rl.steps may grow), or choose another run_dir", dir, path)
 	}
 	r.logf("resuming the run in %s", dir)
-	return nil
+	return writeJSON(path, st)
 }
 
 func (r *Runner) modelConfig() model.Config {
@@ -346,8 +350,11 @@ func (r *Runner) arm(ctx context.Context, mcfg model.Config, arm string, seed in
 	name := fmt.Sprintf("seed %d %s", seed, arm)
 	done := filepath.Join(dir, "done.json")
 	if err := readJSON(done, &res); err == nil {
-		r.logf("%s: done earlier", name)
-		return res, nil
+		if finished(res.scores) >= r.Cfg.RL.Steps {
+			r.logf("%s: done earlier", name)
+			return res, nil
+		}
+		res = armResult{} // more RL steps asked for: go on from the checkpoint
 	}
 
 	// Cold start.
@@ -367,8 +374,15 @@ func (r *Runner) arm(ctx context.Context, mcfg model.Config, arm string, seed in
 			return res, err
 		}
 		samples, tooLong := traceSamples(m.Tokenizer(), traces, r.Cfg.Model.MaxSeq)
+		if len(samples) < 10 {
+			return res, fmt.Errorf("cold start: only %d traces fit max_seq %d", len(samples), r.Cfg.Model.MaxSeq)
+		}
 		nval := max(1, len(samples)/10)
-		val, train := samples[:nval], samples[nval:]
+		val := make([]algo.Sample, nval)
+		for i, s := range samples[:nval] {
+			val[i] = s.Sample
+		}
+		train := samples[nval:]
 		cs.SFT.Traces = TraceStats{Made: len(traces), Kept: len(samples)}
 		cs.SFT.TrainTraces, cs.SFT.ValTraces = len(train), len(val)
 		if tooLong > 0 {
@@ -377,7 +391,7 @@ func (r *Runner) arm(ctx context.Context, mcfg model.Config, arm string, seed in
 		o := r.Cfg.ColdStart
 		bar := r.bar(-1, name+": cold start")
 		err = sft(ctx, m, opt, train, val, sftOptions{
-			batch: o.Batch, maxEpochs: o.MaxEpochs, patience: o.Patience, lr: o.LR, seed: uint64(seed),
+			batch: o.Batch, maxEpochs: o.MaxEpochs, patience: o.Patience, lr: o.LR, seed: uint64(seed), codeFirst: o.CodeFirstEpochs,
 			progress: func(step, total int, loss float64) {
 				bar.Describe(fmt.Sprintf("%s: cold start, loss %.3f", name, loss))
 				_ = bar.Add(1)
@@ -390,8 +404,12 @@ func (r *Runner) arm(ctx context.Context, mcfg model.Config, arm string, seed in
 		if m, err = model.Load(csDir); err != nil {
 			return res, fmt.Errorf("cold start: %w", err)
 		}
-		r.logf("%s: cold start on %d traces (%d held out): %d steps (%.1f epochs), best held-out loss %.4f at step %d, %.0f tokens/s, %.0fs",
-			name, len(train), len(val), cs.SFT.Steps, cs.SFT.Epochs, cs.SFT.BestValLoss, cs.SFT.BestStep, cs.SFT.TokensPS, cs.SFT.Seconds)
+		stopped := "max_epochs reached before the held-out loss stopped improving"
+		if cs.SFT.Converged {
+			stopped = "stopped: the held-out loss stopped improving"
+		}
+		r.logf("%s: cold start on %d traces (%d held out): %d steps (%.1f epochs), best held-out loss %.4f at step %d (%s), %.0f tokens/s, %.0fs",
+			name, len(train), len(val), cs.SFT.Steps, cs.SFT.Epochs, cs.SFT.BestValLoss, cs.SFT.BestStep, stopped, cs.SFT.TokensPS, cs.SFT.Seconds)
 		if cs.Scores, _, err = r.evaluate(ctx, m, arm, seed, StageColdStart, 0, d); err != nil {
 			return res, err
 		}
@@ -568,4 +586,13 @@ func splitLines(b []byte) [][]byte {
 	return out
 }
 
-var _ = algo.Sample{}
+// finished is the RL step of the final evaluation among scores.
+func finished(scores []Score) int {
+	n := -1
+	for _, s := range scores {
+		if s.Stage == StageRL {
+			n = max(n, s.Step)
+		}
+	}
+	return n
+}

@@ -565,15 +565,21 @@ var families = []*family{
 // roots, wrapped in agg ("sum", "max") unless agg is empty.
 func solveCode(agg string) func(o []string, lang string) program {
 	return func(o []string, lang string) program {
+		if lang != LangSympy {
+			// Plain Python searches the integers: the roots are integers
+			// in [-9, 9], and importing SymPy in a fresh interpreter costs
+			// half a second, which the sympy runtime has paid once.
+			expr := "[x for x in range(-20, 21) if " + polyText(rootsPoly(o), true) + " == 0]"
+			if agg != "" {
+				expr = agg + "(" + expr + ")"
+			}
+			return program{expr: expr}
+		}
 		expr := "solve(" + polyText(rootsPoly(o), true) + ", x)"
 		if agg != "" {
 			expr = agg + "(" + expr + ")"
 		}
-		p := program{setup: "x = symbols('x')\n", expr: expr}
-		if lang != LangSympy {
-			p.imports = "from sympy import symbols, solve\n"
-		}
-		return p
+		return program{setup: "x = symbols('x')\n", expr: expr}
 	}
 }
 

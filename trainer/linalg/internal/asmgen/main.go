@@ -91,6 +91,7 @@ func rowAddr(disp int, bases []string, l, l3 string, i int) string {
 
 type gemmShape struct {
 	name   string
+	label  string // prefix of the kernel's labels
 	maxMR  int
 	nvec   int // vectors per B row: NR = nvec*lanes
 	lanes  int
@@ -106,11 +107,11 @@ type gemmShape struct {
 // The AVX2 tile is up to 6×16: 12 accumulators, 2 B vectors and 2
 // broadcast registers fill the 16 ymm registers.
 func (g *gen) gemm512(col bool) {
-	g.gemm(gemmShape{name: "gemm512", maxMR: 12, nvec: 2, lanes: 16, reg: "Z", avx512: true}, col)
+	g.gemm(gemmShape{name: "gemm512", label: "mr", maxMR: 12, nvec: 2, lanes: 16, reg: "Z", avx512: true}, col)
 }
 
 func (g *gen) gemm256(col bool) {
-	g.gemm(gemmShape{name: "gemm256", maxMR: 6, nvec: 2, lanes: 8, reg: "Y"}, col)
+	g.gemm(gemmShape{name: "gemm256", label: "mr", maxMR: 6, nvec: 2, lanes: 8, reg: "Y"}, col)
 }
 
 func (g *gen) gemm(s gemmShape, col bool) {
@@ -152,16 +153,34 @@ func (g *gen) gemm(s gemmShape, col bool) {
 	g.p("SHRQ $2, CX")
 	g.p("ANDQ $3, DX")
 	g.p("MOVQ mr+0(FP), AX")
+	if s.avx512 {
+		// A panel of at most 16 columns (the ragged last one, e.g. 12 of
+		// n = 172) runs on tiles of one vector per row, not on two
+		// vectors of which one is all masked off.
+		g.p("CMPQ nr+64(FP), $16")
+		g.p("JLE half")
+	}
+	g.gemmDispatch(s, col)
+	if s.avx512 {
+		h := s
+		h.label, h.nvec = "h", 1
+		g.p("half:")
+		g.gemmDispatch(h, col)
+	}
+	g.p("")
+}
+
+// gemmDispatch jumps to the body for mr rows (AX) and emits the bodies.
+func (g *gen) gemmDispatch(s gemmShape, col bool) {
 	for mr := 1; mr <= s.maxMR; mr++ {
 		g.p("CMPQ AX, $%d", mr)
-		g.p("JEQ mr%d", mr)
+		g.p("JEQ %s%d", s.label, mr)
 	}
 	g.p("VZEROUPPER")
 	g.p("RET")
 	for mr := 1; mr <= s.maxMR; mr++ {
 		g.gemmBody(s, col, mr)
 	}
-	g.p("")
 }
 
 func (g *gen) gemmBody(s gemmShape, col bool, mr int) {
@@ -177,7 +196,7 @@ func (g *gen) gemmBody(s gemmShape, col bool, mr int) {
 		bregs = [2][]string{{"Y12", "Y13"}, {"Y12", "Y13"}}
 		bcast = []string{"Y14", "Y15"}
 	}
-	g.p("mr%d:", mr)
+	g.p("%s%d:", s.label, mr)
 	for r := 0; r < nacc; r++ {
 		if s.avx512 {
 			g.p("VPXORD %s%d, %s%d, %s%d", R, r, R, r, R, r)
@@ -232,25 +251,25 @@ func (g *gen) gemmBody(s gemmShape, col bool, mr int) {
 		}
 	}
 	g.p("TESTQ CX, CX")
-	g.p("JEQ mr%dtail", mr)
-	g.p("mr%dloop4:", mr)
+	g.p("JEQ %s%dtail", s.label, mr)
+	g.p("%s%dloop4:", s.label, mr)
 	for u := 0; u < 4; u++ {
 		step(u)
 	}
 	advance(4)
 	g.p("DECQ CX")
-	g.p("JNE mr%dloop4", mr)
-	g.p("mr%dtail:", mr)
+	g.p("JNE %s%dloop4", s.label, mr)
+	g.p("%s%dtail:", s.label, mr)
 	g.p("TESTQ DX, DX")
-	g.p("JEQ mr%dstore", mr)
-	g.p("mr%dloop1:", mr)
+	g.p("JEQ %s%dstore", s.label, mr)
+	g.p("%s%dloop1:", s.label, mr)
 	step(0)
 	advance(1)
 	g.p("DECQ DX")
-	g.p("JNE mr%dloop1", mr)
+	g.p("JNE %s%dloop1", s.label, mr)
 
 	// Store: C rows at SI + i*ldc, addressed like A's rows.
-	g.p("mr%dstore:", mr)
+	g.p("%s%dstore:", s.label, mr)
 	g.p("MOVQ c+48(FP), SI")
 	g.p("MOVQ ldc+56(FP), R9")
 	g.p("SHLQ $2, R9")
@@ -264,7 +283,7 @@ func (g *gen) gemmBody(s gemmShape, col bool, mr int) {
 	cAddr := func(i, v int) string { return rowAddr(v*s.lanes*4, abases, "R9", "R10", i) }
 	if s.avx512 {
 		g.p("CMPB acc+72(FP), $0")
-		g.p("JEQ mr%dput", mr)
+		g.p("JEQ %s%dput", s.label, mr)
 		for i := 0; i < mr; i++ {
 			for v := 0; v < s.nvec; v++ {
 				t := bcast[(i*s.nvec+v)%len(bcast)]
@@ -272,7 +291,7 @@ func (g *gen) gemmBody(s gemmShape, col bool, mr int) {
 				g.p("VADDPS %s, %s, %s", t, acc(i, v), acc(i, v))
 			}
 		}
-		g.p("mr%dput:", mr)
+		g.p("%s%dput:", s.label, mr)
 		for i := 0; i < mr; i++ {
 			for v := 0; v < s.nvec; v++ {
 				g.p("VMOVUPS %s, K%d, %s", acc(i, v), v+1, cAddr(i, v))
@@ -287,15 +306,15 @@ func (g *gen) gemmBody(s gemmShape, col bool, mr int) {
 	// touches memory outside the mask.
 	g.p("MOVQ nr+64(FP), AX")
 	g.p("CMPQ AX, $16")
-	g.p("JNE mr%dedge", mr)
+	g.p("JNE %s%dedge", s.label, mr)
 	g.p("CMPB acc+72(FP), $0")
-	g.p("JEQ mr%dput", mr)
+	g.p("JEQ %s%dput", s.label, mr)
 	for i := 0; i < mr; i++ {
 		for v := 0; v < s.nvec; v++ {
 			g.p("VADDPS %s, %s, %s", cAddr(i, v), acc(i, v), acc(i, v))
 		}
 	}
-	g.p("mr%dput:", mr)
+	g.p("%s%dput:", s.label, mr)
 	for i := 0; i < mr; i++ {
 		for v := 0; v < s.nvec; v++ {
 			g.p("VMOVUPS %s, %s", acc(i, v), cAddr(i, v))
@@ -303,7 +322,7 @@ func (g *gen) gemmBody(s gemmShape, col bool, mr int) {
 	}
 	g.p("VZEROUPPER")
 	g.p("RET")
-	g.p("mr%dedge:", mr)
+	g.p("%s%dedge:", s.label, mr)
 	// Y12/Y13 = masks for columns 0-7 and 8-15: maskTable[16-nr+j] is
 	// all ones exactly when j < nr.
 	g.p("LEAQ ·maskTable+64(SB), R13")
@@ -313,14 +332,14 @@ func (g *gen) gemmBody(s gemmShape, col bool, mr int) {
 	g.p("VMOVDQU 32(R13), Y13")
 	masks := []string{"Y12", "Y13"}
 	g.p("CMPB acc+72(FP), $0")
-	g.p("JEQ mr%dputedge", mr)
+	g.p("JEQ %s%dputedge", s.label, mr)
 	for i := 0; i < mr; i++ {
 		for v := 0; v < s.nvec; v++ {
 			g.p("VMASKMOVPS %s, %s, Y14", cAddr(i, v), masks[v])
 			g.p("VADDPS Y14, %s, %s", acc(i, v), acc(i, v))
 		}
 	}
-	g.p("mr%dputedge:", mr)
+	g.p("%s%dputedge:", s.label, mr)
 	for i := 0; i < mr; i++ {
 		for v := 0; v < s.nvec; v++ {
 			g.p("VMASKMOVPS %s, %s, %s", acc(i, v), masks[v], cAddr(i, v))
