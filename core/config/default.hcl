@@ -145,6 +145,8 @@ job "train" {
       heldout_phrasing = 50
     }
     cold_start {
+      code              = 0.55 # fewer traces: more of them with code, for copying to be learned in time
+      text              = 0.30
       max_epochs        = 14
       code_first_epochs = 12
     }
