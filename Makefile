@@ -47,7 +47,7 @@ bench-train: deps build
 	rm -rf runs/retool-bench
 	$(BIN)/retool run retool.hcl --profile bench
 	mkdir -p bench/results/train
-	cp runs/retool-bench/report.md bench/results/train.md
+	sed 's|(plots/|(train/|g' runs/retool-bench/report.md > bench/results/train.md
 	cp runs/retool-bench/results.json bench/results/train.json
 	cp runs/retool-bench/plots/*.png bench/results/train/
 	$(GO) test -run '^$$' -bench 'Train|Sample$$|Decoder' -benchtime 20x -count 5 ./trainer/model/ | tee bench/results/model.txt

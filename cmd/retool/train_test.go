@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/retool-rl/retool/trainer/model"
 )
 
 // TestQuickProfile runs the README's first command in its CI size —
@@ -132,6 +135,87 @@ func steps(t *testing.T, path string) []int {
 		if json.Unmarshal(sc.Bytes(), &v) == nil {
 			out = append(out, v.Step)
 		}
+	}
+	return out
+}
+
+// tinyCheckpoint saves a small untrained model, enough to exercise the
+// commands that load one.
+func tinyCheckpoint(t *testing.T) string {
+	t.Helper()
+	m, err := model.New(model.Config{HiddenSize: 16, IntermediateSize: 32, NumHiddenLayers: 1, NumAttentionHeads: 2, MaxPositionEmbeddings: 128}.Normalize(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "tiny")
+	if err := m.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// retool eval --checkpoint samples from the embedded model on the train
+// job's held-out tasks; retool serve --model serves it to OpenAI clients.
+func TestEmbeddedModelCommands(t *testing.T) {
+	c := newCLI(t)
+	c.must("plugin", "install", filepath.Join(binDir, "retool-runtime-python"))
+	ckpt := tinyCheckpoint(t)
+	out := filepath.Join(c.workDir, "ev")
+	c.must("eval", "--checkpoint", ckpt, "--data", "tasks:heldout", "--limit", "3", "--n", "2", "--no-symbolic", "--out", out)
+	recs := readJSONL(t, filepath.Join(out, "trajectories.jsonl"))
+	if len(recs) != 6 {
+		t.Fatalf("%d trajectories, want 3 problems × 2", len(recs))
+	}
+	for _, r := range recs {
+		tr, _ := r["trajectory"].(map[string]any)
+		segs, _ := tr["segments"].([]any)
+		if len(segs) < 2 || !strings.HasPrefix(segs[0].(map[string]any)["text"].(string), "Problem: ") {
+			t.Fatalf("not a retool-mini trajectory: %v", r)
+		}
+	}
+	if _, errOut, code := c.run("", "eval", "--checkpoint", ckpt, "--data", "tasks:nowhere"); code == 0 || !strings.Contains(errOut, "nowhere") {
+		t.Errorf("unknown tasks split: %d %q", code, errOut)
+	}
+	if _, errOut, code := c.run("", "eval", "--checkpoint", filepath.Join(c.workDir, "missing"), "--data", "tasks:heldout"); code == 0 || !strings.Contains(errOut, "missing") {
+		t.Errorf("missing checkpoint: %d %q", code, errOut)
+	}
+
+	url, _ := c.serve(t, "--model", ckpt)
+	resp, err := http.Post(url+"/v1/completions", "application/json",
+		strings.NewReader(`{"model": "tiny", "prompt": "Problem: 2+2?\n", "max_tokens": 8, "n": 2, "logprobs": 1, "seed": 3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Choices []struct {
+			Logprobs struct {
+				TokenLogprobs []float64 `json:"token_logprobs"`
+			} `json:"logprobs"`
+			FinishReason string `json:"finish_reason"`
+		} `json:"choices"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/v1/completions: %d %v", resp.StatusCode, err)
+	}
+	if len(body.Choices) != 2 || len(body.Choices[0].Logprobs.TokenLogprobs) == 0 || body.Choices[0].FinishReason == "" {
+		t.Errorf("completions: %+v", body)
+	}
+}
+
+func readJSONL(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, v)
 	}
 	return out
 }

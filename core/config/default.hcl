@@ -91,17 +91,17 @@ job "train" {
     sympy      = 0.5  # symbolic problems solved with the sympy runtime
     batch      = 16
     lr         = 0.001
-    max_epochs = 13
+    max_epochs = 22
     patience   = 3 # held-out evaluations (4 per epoch) without a 0.5% improvement
     # A curriculum: the first epochs see only the traces that call a tool,
     # so that copying numbers into code is learned before text guesses blur it.
-    code_first_epochs = 10
+    code_first_epochs = 16
   }
 
   rl {
     algorithm        = "grpo" # grpo | ppo
     tools            = ["python", "sympy"]
-    steps            = 60
+    steps            = 40
     prompts          = 16
     group            = 8
     lr               = 0.00005 # RL moves a converged cold start: far below its learning rate

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"image/color"
 	"math"
 	"os"
 	"path/filepath"
@@ -286,6 +285,5 @@ func linePlot(path, title, ylabel string, s series) error {
 	}
 	p.Legend.Top = true
 	p.Add(plotter.NewGrid())
-	_ = color.Black
 	return p.Save(7*vg.Inch, 4*vg.Inch, path)
 }
