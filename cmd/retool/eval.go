@@ -156,7 +156,7 @@ func (a *app) runEval(cmd *cobra.Command, f evalFlags) error {
 		return err
 	}
 	var pol policy.Policy
-	var countTokens func(string) int
+	var tokenize func(string) []int
 	if f.checkpoint != "" {
 		m, err := model.Load(f.checkpoint)
 		if err != nil {
@@ -168,8 +168,7 @@ func (a *app) runEval(cmd *cobra.Command, f evalFlags) error {
 		}
 		defer emb.Close()
 		pol = emb
-		tok := m.Tokenizer()
-		countTokens = func(s string) int { return len(tok.Encode(s)) }
+		tokenize = m.Tokenizer().Encode
 		if !cmd.Flags().Changed("template") {
 			if tmpl, err = rollout.TemplateByName("retool-mini"); err != nil {
 				return err
@@ -229,7 +228,7 @@ func (a *app) runEval(cmd *cobra.Command, f evalFlags) error {
 	bar := progressbar.NewOptions(len(prompts)*f.n, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("eval "+f.data),
 		progressbar.OptionShowCount(), progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
 	var writeErr error
-	engine := &rollout.Engine{Policy: pol, Exec: o, Template: tmpl, CountTokens: countTokens,
+	engine := &rollout.Engine{Policy: pol, Exec: o, Template: tmpl, Tokenize: tokenize,
 		Options: rollout.Options{MaxToolCalls: f.maxToolCalls, MaxTokens: f.maxTokens, Temperature: f.temperature,
 			TopP: f.topP, Concurrency: f.concurrency, ToolTimeout: f.toolTimeout, Stateful: f.stateful},
 		OnTrajectory: func(t rollout.Trajectory) {

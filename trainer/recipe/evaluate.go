@@ -40,10 +40,10 @@ const toolTimeout = 5 * time.Second
 // rollouts samples s.n responses per problem with the tools exec offers
 // and grades them; a trajectory that failed for a reason not the model's
 // (the executor broke) is recorded with GradeError set.
-func rollouts(ctx context.Context, pol policy.Policy, exec rollout.Executor, count func(string) int,
+func rollouts(ctx context.Context, pol policy.Policy, exec rollout.Executor, tokenize func(string) []int,
 	probs []tasks.Problem, s sampling, dataset string) ([]eval.Record, error) {
 	eng := &rollout.Engine{
-		Policy: pol, Exec: exec, Template: template, CountTokens: count,
+		Policy: pol, Exec: exec, Template: template, Tokenize: tokenize,
 		Options: rollout.Options{
 			Logprobs: s.logprobs, MaxToolCalls: s.maxToolCalls, MaxTokens: s.maxTokens,
 			Temperature: s.temperature, TopP: s.topP, Concurrency: 64, ToolConcurrency: 16,

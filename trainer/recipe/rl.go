@@ -71,7 +71,6 @@ func runRL(ctx context.Context, m *model.Model, opt *model.AdamW, start int, o r
 		return nil, err
 	}
 	tok := m.Tokenizer()
-	count := func(s string) int { return len(tok.Encode(s)) }
 	pol, err := policy.NewEmbedded(m)
 	if err != nil {
 		return nil, err
@@ -89,7 +88,7 @@ func runRL(ctx context.Context, m *model.Model, opt *model.AdamW, start int, o r
 		}
 		probs = probs[:min(o.cfg.Prompts, len(o.pool))]
 		t0 := time.Now()
-		recs, err := rollouts(ctx, pol, o.exec, count, probs, sampling{
+		recs, err := rollouts(ctx, pol, o.exec, tok.Encode, probs, sampling{
 			n: o.cfg.Group, temperature: o.cfg.Temperature, topP: o.cfg.TopP,
 			maxToolCalls: o.cfg.MaxToolCalls, maxTokens: o.cfg.MaxTokens, logprobs: true,
 		}, "train")

@@ -280,7 +280,6 @@ func (r *Runner) evaluate(ctx context.Context, m *model.Model, arm string, seed 
 		exec = toolset{r.Exec, nil}
 	}
 	tok := m.Tokenizer()
-	count := func(s string) int { return len(tok.Encode(s)) }
 	pol, err := policy.NewEmbedded(m)
 	if err != nil {
 		return nil, nil, err
@@ -295,7 +294,7 @@ func (r *Runner) evaluate(ctx context.Context, m *model.Model, arm string, seed 
 		if len(set.probs) == 0 {
 			continue
 		}
-		recs, err := rollouts(ctx, pol, exec, count, set.probs, sampling{
+		recs, err := rollouts(ctx, pol, exec, tok.Encode, set.probs, sampling{
 			n: e.Samples, temperature: e.Temperature, topP: e.TopP,
 			maxToolCalls: r.Cfg.RL.MaxToolCalls, maxTokens: r.Cfg.RL.MaxTokens,
 		}, set.name)

@@ -74,11 +74,16 @@ func trajectorySample(tok *model.Tokenizer, t rollout.Trajectory, stop string) (
 			}
 			prevStop = stop != "" && strings.HasSuffix(tok.Decode(seg.TokenIDs), stop)
 		case rollout.SourceInterpreter:
-			text := seg.Text
-			if prevStop {
-				text = strings.TrimPrefix(text, stop)
+			// The engine tokenised it (without the stop sequence the
+			// model's ids hold); a trajectory from elsewhere may not be.
+			ids := seg.TokenIDs
+			if ids == nil {
+				text := seg.Text
+				if prevStop {
+					text = strings.TrimPrefix(text, stop)
+				}
+				ids = tok.Encode(text)
 			}
-			ids := tok.Encode(text)
 			s.Tokens = append(s.Tokens, ids...)
 			s.Mask = append(s.Mask, make([]float32, len(ids))...)
 			s.OldLogp = append(s.OldLogp, make([]float32, len(ids))...)

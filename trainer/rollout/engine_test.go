@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/retool-rl/retool/core/execution"
+	"github.com/retool-rl/retool/trainer/policy"
 )
 
 // code is a ReTool tool call in lang.
@@ -482,5 +483,51 @@ func TestCancelledRun(t *testing.T) {
 		if tr.StopReason != StopError || tr.Error == "" || tr.PromptID != string(rune('a'+i/2)) || tr.Sample != i%2 {
 			t.Errorf("%d: %+v", i, tr)
 		}
+	}
+}
+
+// bytePolicy writes one tool call, then the answer, with byte ids that
+// include the stop sequence, as the embedded model and vLLM report them.
+type bytePolicy struct{}
+
+func byteIDs(s string) []int {
+	ids := make([]int, len(s))
+	for i := range s {
+		ids[i] = int(s[i])
+	}
+	return ids
+}
+
+func (bytePolicy) Generate(_ context.Context, req policy.Request) ([]policy.Completion, error) {
+	if strings.Contains(req.Prompt, "</interpreter>") {
+		t := "<answer>\n\\boxed{42}\n</answer>"
+		return []policy.Completion{{Text: t, TokenIDs: byteIDs(t), Logprobs: make([]float64, len(t)), FinishReason: "stop"}}, nil
+	}
+	t := "<code>\n```python\nprint(6*7)\n```\n"
+	ids := byteIDs(t + "</code>")
+	return []policy.Completion{{Text: t, TokenIDs: ids, Logprobs: make([]float64, len(ids)), FinishReason: "stop", StopSequence: "</code>"}}, nil
+}
+
+func TestTokenizeGivesInterpreterIDs(t *testing.T) {
+	e := &Engine{Policy: bytePolicy{}, Exec: newFakeExec(), Template: ReTool{Mini: true}, Tokenize: byteIDs}
+	trs, err := e.Run(context.Background(), []Prompt{{ID: "p", Text: "6*7?"}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := trs[0]
+	var ids []int
+	for _, s := range tr.Segments[1:] {
+		if s.Source == SourceInterpreter && len(s.TokenIDs) == 0 {
+			t.Fatalf("interpreter segment without ids: %+v", s)
+		}
+		ids = append(ids, s.TokenIDs...)
+	}
+	// The ids spell the response exactly, "</code>" once (the model's).
+	got := make([]byte, len(ids))
+	for i, id := range ids {
+		got[i] = byte(id)
+	}
+	if string(got) != tr.Response {
+		t.Fatalf("ids spell\n%q\nresponse\n%q", got, tr.Response)
 	}
 }

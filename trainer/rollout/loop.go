@@ -83,15 +83,18 @@ func (r *run) trajectory(ctx context.Context, t *Trajectory, prompt string) {
 		c := cs[0]
 		text := c.Text
 		toolStop := false
+		// matched is the stop sequence the policy reported or left in the
+		// text: its tokens are the model's, among the completion's ids.
+		matched := ""
 		if !lastTurn && c.FinishReason != "length" {
 			switch {
 			case c.StopSequence != "" && slices.Contains(stops, c.StopSequence):
-				toolStop = true
+				toolStop, matched = true, c.StopSequence
 				text = strings.TrimSuffix(text, c.StopSequence)
 			case c.StopSequence == "":
 				for _, stop := range stops {
 					if strings.HasSuffix(text, stop) {
-						toolStop = true
+						toolStop, matched = true, stop
 						text = strings.TrimSuffix(text, stop)
 						break
 					}
@@ -176,7 +179,18 @@ func (r *run) trajectory(ctx context.Context, t *Trajectory, prompt string) {
 		fb := tmpl.Feedback(shown)
 		call.FeedbackAt = s.response.Len()
 		t.ToolCalls = append(t.ToolCalls, call)
-		s.add(Segment{Source: SourceInterpreter, Text: fb, LossMask: 0})
+		seg := Segment{Source: SourceInterpreter, Text: fb, LossMask: 0}
+		if tk := r.e.Tokenize; tk != nil {
+			// The completion's ids already hold the stop sequence the model
+			// wrote; the interpreter's ids hold the rest of the feedback,
+			// so the segments' ids, in order, are the sequence the model saw.
+			body := fb
+			if matched != "" && len(c.TokenIDs) > 0 {
+				body = strings.TrimPrefix(fb, matched)
+			}
+			seg.TokenIDs = tk(body)
+		}
+		s.add(seg)
 		s.used += r.count(fb)
 	}
 }

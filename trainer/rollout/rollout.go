@@ -35,8 +35,13 @@ type Engine struct {
 	Options  Options
 	// CountTokens counts the tokens of text the policy did not generate
 	// (interpreter output) and of model text when the policy reports no
-	// tokens, for the token budget. Nil: one token per 4 bytes.
+	// tokens, for the token budget. Nil: the length of Tokenize's ids, or
+	// without Tokenize one token per 4 bytes.
 	CountTokens func(text string) int
+	// Tokenize, when set (the policy's tokenizer), gives interpreter
+	// segments their token ids, so that a trajectory's segments carry the
+	// whole sequence the model saw, ready for training.
+	Tokenize func(text string) []int
 	// OnTrajectory, when set, receives each trajectory as it finishes (one
 	// call at a time), so that a caller can save results as they come.
 	OnTrajectory func(Trajectory)
@@ -181,8 +186,9 @@ const (
 
 // Segment is a stretch of text from one source. Model segments carry the
 // policy's tokens, ids and log-probabilities as it returned them (they
-// may cover a stop sequence the text leaves out); interpreter and prompt
-// segments carry text only.
+// may cover a stop sequence the text leaves out); interpreter segments
+// carry ids when the Engine has a Tokenize (without the stop sequence the
+// model's ids hold); prompt segments carry text only.
 type Segment struct {
 	Source   Source    `json:"source"`
 	Text     string    `json:"text"`
@@ -246,7 +252,11 @@ func (e *Engine) Run(ctx context.Context, prompts []Prompt, n int) ([]Trajectory
 		toolSlots: make(chan struct{}, o.ToolConcurrency),
 		count:     e.CountTokens,
 	}
-	if r.count == nil {
+	switch {
+	case r.count != nil:
+	case e.Tokenize != nil:
+		r.count = func(s string) int { return len(e.Tokenize(s)) }
+	default:
 		r.count = func(s string) int { return (len(s) + 3) / 4 }
 	}
 	out := make([]Trajectory, len(prompts)*n)
