@@ -151,8 +151,11 @@ job "train" {
       code_first_epochs = 12
     }
     rl {
-      steps      = 25
+      steps      = 35
       eval_every = 0
+    }
+    eval {
+      samples = 4 # a steadier estimate on its 100 + 50 problems
     }
   }
 }
