@@ -224,8 +224,8 @@ func writeReport(dir string, res *Results) error {
 	sort.Strings(arms)
 	for _, arm := range arms {
 		ts := res.Traces[arm]
-		fmt.Fprintf(&b, "- **%s** traces: %d made, %d kept (%d dropped because the sandbox's real output disagreed with the answer); styles %v; code blocks by runtime %v.\n",
-			arm, ts.Made, ts.Kept, ts.Dropped, ts.Styles, ts.Langs)
+		fmt.Fprintf(&b, "- **%s** traces: %d made, %d kept (%d dropped because the sandbox's real output disagreed with the answer); styles: %s; code blocks by runtime: %s.\n",
+			arm, ts.Made, ts.Kept, ts.Dropped, counts(ts.Styles), counts(ts.Langs))
 	}
 	keys := make([]string, 0, len(res.SFT))
 	for k := range res.SFT {
@@ -286,4 +286,21 @@ func linePlot(path, title, ylabel string, s series) error {
 	p.Legend.Top = true
 	p.Add(plotter.NewGrid())
 	return p.Save(7*vg.Inch, 4*vg.Inch, path)
+}
+
+// counts renders a count map as "a 3, b 1" in key order ("none" if empty).
+func counts(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }

@@ -253,8 +253,8 @@ func (r *Runner) traces(ctx context.Context, arm string, probs []tasks.Problem) 
 	if err != nil {
 		return nil, st, fmt.Errorf("cold-start traces: %w", err)
 	}
-	r.logf("cold-start traces: %d made, %d kept (%d whose real output disagreed), styles %v, code blocks %v, in %.1fs",
-		st.Made, st.Kept, st.Dropped, st.Styles, st.Langs, time.Since(t0).Seconds())
+	r.logf("cold-start traces: %d made, %d kept (%d whose real output disagreed); styles: %s; code blocks: %s; in %.1fs",
+		st.Made, st.Kept, st.Dropped, counts(st.Styles), counts(st.Langs), time.Since(t0).Seconds())
 	cached.Traces, cached.Stats = kept, st
 	if err := writeJSON(cache, cached); err != nil {
 		return nil, st, fmt.Errorf("cold-start traces: %w", err)
