@@ -6,7 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/retool-rl/retool/trainer/algo"
+	"github.com/retool-rl/retool/trainer/eval"
 	"github.com/retool-rl/retool/trainer/model"
+	"github.com/retool-rl/retool/trainer/reward"
 	"github.com/retool-rl/retool/trainer/rollout"
 	"github.com/retool-rl/retool/trainer/tasks"
 )
@@ -155,4 +158,52 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	if _, _, _, _, err := loadCheckpoint(dir, model.AdamWConfig{LR: 1e-3}); err == nil || !strings.Contains(err.Error(), "model.safetensors") {
 		t.Fatalf("corrupt checkpoint: %v", err)
 	}
+}
+
+func TestBatchOf(t *testing.T) {
+	tok := model.NewTokenizer()
+	call := tok.Encode("<code>\n```python\nwhile True: pass\n```\n</code>")
+	lp := make([]float64, len(call))
+	seg := func(src rollout.Source, text string, ids []int, lps []float64) rollout.Segment {
+		return rollout.Segment{Source: src, Text: text, TokenIDs: ids, Logprobs: lps}
+	}
+	timedOut := rollout.Trajectory{StopReason: rollout.StopEOS, Segments: []rollout.Segment{
+		seg(rollout.SourcePrompt, "Problem: loop?\n", nil, nil),
+		seg(rollout.SourceModel, "<code>\n```python\nwhile True: pass\n```\n", call, lp),
+		seg(rollout.SourceInterpreter, "</code>\n<interpreter>\nTimeout: wall time limit 5s exceeded\n</interpreter>\n\n", nil, nil),
+	}}
+	pluginDied := timedOut
+	pluginDied.StopReason, pluginDied.Error = rollout.StopError, "executor: plugin python exited"
+	policyDown := timedOut
+	policyDown.StopReason, policyDown.Error = rollout.StopError, "policy: connection refused"
+	unclosed := timedOut
+	unclosed.StopReason, unclosed.Error = rollout.StopError, "the generation ended inside a code block that never closed"
+	recs := []eval.Record{
+		{Problem: "a", Trajectory: timedOut, Grade: reward.Result{Reward: -1}},
+		{Problem: "a", Trajectory: pluginDied, Grade: reward.Result{Reward: -1}},
+		{Problem: "b", Trajectory: policyDown, Grade: reward.Result{Reward: -1}},
+		{Problem: "b", Trajectory: unclosed, Grade: reward.Result{Reward: -1}},
+	}
+	batch, sampled, err := batchOf(tok, recs, 2, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A timed-out call and a block left open are the model's doing and are
+	// trained on (reward -1); a dead plugin or policy is not, and is left out.
+	if len(batch) != 2 || batch[0].Group != 0 || batch[1].Group != 1 || sampled != 2*len(call) {
+		t.Fatalf("batch of %d (groups %v), %d sampled tokens", len(batch), groups(batch), sampled)
+	}
+	// A trajectory longer than the context is cut to it.
+	short, _, err := batchOf(tok, recs[:1], 2, 10)
+	if err != nil || len(short) != 1 || len(short[0].Tokens) != 10 || len(short[0].Mask) != 10 || len(short[0].OldLogp) != 10 {
+		t.Fatalf("cut to the context: %+v, %v", short, err)
+	}
+}
+
+func groups(b []algo.Sample) []int {
+	out := make([]int, len(b))
+	for i, s := range b {
+		out[i] = s.Group
+	}
+	return out
 }
