@@ -103,13 +103,6 @@ func Table(res *Results) string {
 	return b.String()
 }
 
-// Accuracy is the mean held-out accuracy of a row over seeds (NaN when
-// the run has no such row).
-func (res *Results) Accuracy(stage, arm string) float64 {
-	m, _ := meanSD(collect(finals(res.Scores, stage, arm, SetHeldout, res.Settings.RL.Steps), func(s Score) float64 { return s.Accuracy }))
-	return m
-}
-
 // series are per-step values of one arm, one slice per seed.
 type series map[string]map[int][]float64 // arm → step → values over seeds
 
@@ -213,7 +206,7 @@ func writeReport(dir string, res *Results) error {
 
 	var b strings.Builder
 	b.WriteString("# ReTool in miniature: results\n\n")
-	fmt.Fprintf(&b, "Model: Llama-style, hidden %d, %d layers, %d heads, intermediate %d, context %d tokens. RL: %s, %d steps × %d prompts × %d samples, lr %g, clip %g/%g, KL %g, tools %v. %d seed(s); %.0f s in all.\n\n",
+	fmt.Fprintf(&b, "Model: Llama-style, hidden %d, %d layers, %d heads, intermediate %d, context %d tokens. RL: %s, %d steps × %d prompts × %d samples, lr %g, clip %g/%g, KL %g, tools %v. %d seed(s); %.0f s for this invocation of the run (a resumed run counts its own part only).\n\n",
 		st.Model.Hidden, st.Model.Layers, st.Model.Heads, st.Model.Intermediate, st.Model.MaxSeq,
 		strings.ToUpper(st.RL.Algorithm), st.RL.Steps, st.RL.Prompts, st.RL.Group, st.RL.LR, st.RL.ClipLow, st.RL.ClipHigh, st.RL.KLCoef, st.RL.Tools,
 		st.Seeds, res.Seconds)
