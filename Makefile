@@ -5,9 +5,13 @@ BIN       := bin
 RUNTIMES  := python sympy julia
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
 LDFLAGS   := -X github.com/retool-rl/retool/version.Version=$(VERSION)
-DEB_PKGS  := python3 python3-sympy python3-numpy nodejs
+DEB_PKGS  := python3 python3-sympy python3-numpy nodejs runc
+# containerd and its runc shim, for the containerd backend's tests: built
+# from the Go module proxy once (no registry, no package needed).
+CONTAINERD_VERSION := v2.4.2
+CONTAINERD_BIN     := $(CURDIR)/$(BIN)/containerd
 
-.PHONY: build run test deps bench bench-train bench-matmul generate check-generated clean
+.PHONY: build run test deps containerd-bin bench bench-train bench-matmul generate check-generated clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/retool ./cmd/retool
@@ -25,14 +29,21 @@ deps:
 		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
+containerd-bin:
+	@if [ ! -x $(CONTAINERD_BIN)/containerd ] || [ ! -x $(CONTAINERD_BIN)/containerd-shim-runc-v2 ]; then \
+		echo "building containerd $(CONTAINERD_VERSION) and its runc shim into $(CONTAINERD_BIN)"; \
+		GOBIN=$(CONTAINERD_BIN) $(GO) install github.com/containerd/containerd/v2/cmd/containerd@$(CONTAINERD_VERSION) && \
+		GOBIN=$(CONTAINERD_BIN) $(GO) install github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@$(CONTAINERD_VERSION); \
+	fi
+
 run: deps build
 	@for r in python sympy; do $(BIN)/retool plugin install --force $(BIN)/retool-runtime-$$r || exit 1; done
 	$(BIN)/retool run retool.hcl
 
 # The quick training profile runs last and alone: it takes all the CPU
 # for a couple of minutes, which would skew the timing of the others.
-test: deps
-	$(GO) test -race -count=1 -timeout 20m ./...
+test: deps containerd-bin
+	RETOOL_CONTAINERD_BIN=$(CONTAINERD_BIN) $(GO) test -race -count=1 -timeout 20m ./...
 	RETOOL_TEST_TRAIN=1 $(GO) test -count=1 -timeout 15m -run '^TestQuickProfile$$' -v ./cmd/retool/
 
 bench: deps build
