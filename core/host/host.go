@@ -55,7 +55,7 @@ func (o Options) withDefaults() Options {
 
 // Probe runs every check and returns them in a fixed order: kernel, root,
 // the six namespaces, cgroups and its controllers, seccomp, no_new_privs,
-// python3, sympy, numpy, julia, node, containerd, runc. Independent groups
+// python3, sympy, numpy, julia, node, containerd, runc, runsc. Independent groups
 // of checks run concurrently; every external command has a timeout, and ctx
 // cancels them all.
 func Probe(ctx context.Context, opts Options) Report {

@@ -1,6 +1,8 @@
 package host
 
 import (
+	"github.com/retool-rl/retool/core/sandbox/containerd"
+
 	"context"
 	"fmt"
 	"net"
@@ -123,8 +125,14 @@ func probeContainerd(ctx context.Context, socket string) []Check {
 			parts = append(parts, fmt.Sprintf("socket %s: %s", socket, errnoText(derr)))
 		} else {
 			conn.Close()
-			cd.OK = true
-			parts = append(parts, fmt.Sprintf("socket %s accepts connections", socket))
+			// A socket that accepts connections may still not be containerd:
+			// ask for its version through the client the backend uses.
+			if v, err := containerdVersion(ctx, socket); err != nil {
+				parts = append(parts, fmt.Sprintf("socket %s accepts connections but does not answer as containerd: %v", socket, err))
+			} else {
+				cd.OK = true
+				parts = append(parts, fmt.Sprintf("containerd %s answers on %s", v, socket))
+			}
 		}
 	}
 	if bin, err := exec.LookPath("containerd"); err != nil {
@@ -139,6 +147,16 @@ func probeContainerd(ctx context.Context, socket string) []Check {
 		cd.Fallback = "native sandbox only"
 	}
 
+	rs := Check{Name: "runsc", Fallback: "io.containerd.runc.v2 (runc) only"}
+	if bin, err := exec.LookPath("runsc"); err != nil {
+		rs.Detail = "gVisor's runsc not found on PATH (optional: a stronger boundary for the containerd backend)"
+	} else if out, err := runCmd(ctx, cmdTimeout, bin, "--version"); err != nil {
+		rs.Detail = fmt.Sprintf("%s --version: %v", bin, err)
+	} else {
+		rs.OK, rs.Fallback = true, ""
+		rs.Detail = fmt.Sprintf("%s (%s)", firstLine(out), bin)
+	}
+
 	rc := Check{Name: "runc"}
 	if bin, err := exec.LookPath("runc"); err != nil {
 		rc.Detail = "not found on PATH"
@@ -148,5 +166,17 @@ func probeContainerd(ctx context.Context, socket string) []Check {
 		rc.OK = true
 		rc.Detail = fmt.Sprintf("%s (%s)", firstLine(out), bin)
 	}
-	return []Check{cd, rc}
+	return []Check{cd, rc, rs}
+}
+
+// containerdVersion asks the daemon on socket for its version.
+func containerdVersion(ctx context.Context, socket string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	c, err := containerd.Connect(ctx, containerd.Config{Socket: socket})
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	return c.Version(ctx)
 }
