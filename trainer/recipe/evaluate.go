@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/retool-rl/retool/core/execution"
@@ -84,7 +85,7 @@ func isInfraError(t rollout.Trajectory) bool {
 		return false
 	}
 	for _, p := range []string{"executor: ", "policy: ", "not run: "} {
-		if len(t.Error) >= len(p) && t.Error[:len(p)] == p {
+		if strings.HasPrefix(t.Error, p) {
 			return true
 		}
 	}

@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -557,7 +557,7 @@ func truncateSteps(path string, step int) error {
 		return err
 	}
 	var keep []byte
-	for _, line := range splitLines(b) {
+	for _, line := range bytes.Split(b, []byte("\n")) {
 		var v struct {
 			Step *int `json:"step"`
 		}
@@ -567,22 +567,6 @@ func truncateSteps(path string, step int) error {
 		keep = append(append(keep, line...), '\n')
 	}
 	return os.WriteFile(path, keep, 0o644)
-}
-
-func splitLines(b []byte) [][]byte {
-	var out [][]byte
-	for len(b) > 0 {
-		i := slices.Index(b, '\n')
-		if i < 0 {
-			out = append(out, b)
-			break
-		}
-		if i > 0 {
-			out = append(out, b[:i])
-		}
-		b = b[i+1:]
-	}
-	return out
 }
 
 // finished is the RL step of the final evaluation among scores.
