@@ -267,26 +267,60 @@ func staleCgroups() []string {
 	return out
 }
 
-// removeCgroup kills what is left in a stale group and removes it.
-func removeCgroup(path string) error {
-	var cg cgroup
+// loadCgroup opens an existing group: a stale one of a dead plugin, or
+// one a container runtime created for a worker.
+func loadCgroup(path string) (cgroup, error) {
 	switch cgroupMode() {
 	case "v1":
 		c, err := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHierarchy(v1Controllers))
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("load cgroup v1 %s: %w", path, err)
 		}
-		cg = &cgroupV1{cg: c, path: path}
+		cg := &cgroupV1{cg: c, path: path}
+		for _, s := range c.Subsystems() {
+			if p, ok := s.(interface{ Path(string) string }); ok && s.Name() == cgroup1.Memory {
+				cg.memDir = p.Path(path)
+			}
+		}
+		return cg, nil
 	case "v2":
 		m, err := cgroup2.Load(path)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("load cgroup v2 %s: %w", path, err)
 		}
-		cg = &cgroupV2{m: m, dir: filepath.Join("/sys/fs/cgroup", path)}
-	default:
-		return nil
+		return &cgroupV2{m: m, dir: filepath.Join("/sys/fs/cgroup", path)}, nil
+	}
+	return nil, errors.New("no cgroup hierarchy mounted")
+}
+
+// removeCgroup kills what is left in a stale group and removes it.
+func removeCgroup(path string) error {
+	cg, err := loadCgroup(path)
+	if err != nil {
+		return err
 	}
 	w := &nativeWorker{cg: cg}
 	w.cleanup()
 	return w.err
 }
+
+// CgroupStats reads the accounting of a group another component made: a
+// container runtime creates a containerd worker's group, and reading it
+// here is cheaper than a metrics call through the runtime per execution.
+type CgroupStats struct{ cg cgroup }
+
+// LoadCgroupStats opens the group at path (relative to the hierarchy's
+// root, as in an OCI spec's cgroupsPath).
+func LoadCgroupStats(path string) (*CgroupStats, error) {
+	cg, err := loadCgroup(path)
+	if err != nil {
+		return nil, err
+	}
+	return &CgroupStats{cg: cg}, nil
+}
+
+// Usage reads CPU time, peak memory and OOM kills.
+func (c *CgroupStats) Usage() (Usage, error) { return c.cg.usage() }
+
+// OOMKills reads the OOM-kill counter alone.
+func (c *CgroupStats) OOMKills() (uint64, error) { return c.cg.oomKills() }

@@ -60,6 +60,9 @@ func init() {
 	if len(os.Args) > 0 && os.Args[0] == initArg {
 		runInit()
 	}
+	if len(os.Args) > 0 && os.Args[0] == ContainerInitPath {
+		runContainerInit()
+	}
 }
 
 // runInit is pid 1 of a worker's namespaces. It builds the root file
@@ -90,21 +93,36 @@ func runInit() {
 		}
 		_ = unix.Sethostname([]byte("sandbox"))
 	}
-	if err := dropPrivileges(); err != nil {
-		fail(err)
-	}
-	if err := loadSeccomp(); err != nil {
-		fail(err)
-	}
-	devnull, err := os.Open(os.DevNull)
-	if err != nil {
-		fail(err)
-	}
-	files := []*os.File{devnull, os.Stderr, os.Stderr}
 	var extra []*os.File
 	for i := 0; i < c.ExtraFiles; i++ {
 		extra = append(extra, os.NewFile(uintptr(4+i), "extra"+strconv.Itoa(i)))
 	}
+	dir := "/work"
+	if !c.NewMountNS {
+		dir = c.Root
+	}
+	proc, err := launch(&c, extra, dir)
+	if err != nil {
+		fail(err)
+	}
+	reap(proc.Pid)
+}
+
+// launch drops what the program must not have (capabilities beyond
+// workerCaps, the syscalls of the seccomp policy), then starts it with
+// extra as its descriptors from fd 3 (or 0-2, see StdioFromExtra).
+func launch(c *initConfig, extra []*os.File, dir string) (*os.Process, error) {
+	if err := dropPrivileges(); err != nil {
+		return nil, err
+	}
+	if err := loadSeccomp(); err != nil {
+		return nil, err
+	}
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	files := []*os.File{devnull, os.Stderr, os.Stderr}
 	if c.StdioFromExtra && len(extra) >= 3 {
 		files, extra = extra[:3], extra[3:]
 	}
@@ -113,28 +131,21 @@ func runInit() {
 	if c.UID >= 0 {
 		sys.Credential = &syscall.Credential{Uid: uint32(c.UID), Gid: uint32(c.UID), NoSetGroups: true}
 	}
-	dir := "/work"
-	if !c.NewMountNS {
-		dir = c.Root
-	}
 	// Only the files listed reach the program: everything else this init
 	// inherited (the extra files' original numbers included) is closed at exec.
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		fail(fmt.Errorf("mark descriptors close-on-exec: %w", err))
+		return nil, fmt.Errorf("mark descriptors close-on-exec: %w", err)
 	}
-	proc, err := os.StartProcess(c.Path, c.Args, &os.ProcAttr{
-		Dir: dir, Env: c.Env, Files: files,
-		Sys: sys,
-	})
+	proc, err := os.StartProcess(c.Path, c.Args, &os.ProcAttr{Dir: dir, Env: c.Env, Files: files, Sys: sys})
 	if err != nil {
-		fail(fmt.Errorf("start %s: %w", c.Path, err))
+		return nil, fmt.Errorf("start %s: %w", c.Path, err)
 	}
 	for _, f := range files {
 		if f != os.Stderr {
 			f.Close()
 		}
 	}
-	reap(proc.Pid)
+	return proc, nil
 }
 
 // reap waits for every child; when the worker's program exits, init exits

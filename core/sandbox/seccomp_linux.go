@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"slices"
 	"unsafe"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
@@ -28,6 +29,13 @@ var deniedSyscalls = []string{
 	"iopl", "ioperm", "lookup_dcookie",
 	"io_uring_setup", "io_uring_enter", "io_uring_register",
 }
+
+// DeniedSyscalls returns the calls every sandbox refuses with EPERM, for
+// backends that also write the policy into an OCI spec.
+func DeniedSyscalls() []string { return slices.Clone(deniedSyscalls) }
+
+// NamespaceCloneFlags are the clone flags every sandbox refuses.
+const NamespaceCloneFlags = namespaceCloneFlags
 
 const namespaceCloneFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
 	unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP

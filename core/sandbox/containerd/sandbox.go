@@ -1,0 +1,569 @@
+package containerd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	runcopts "github.com/containerd/containerd/api/types/runc/options"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/retool-rl/retool/core/sandbox"
+)
+
+// HostImage is the image workers use when none is configured: built here
+// by EnsureHostImage, with the host's /usr and /etc mounted read-only.
+const HostImage = "retool.local/host:1"
+
+// handOffTimeout bounds the wait for a started container's init to
+// connect (the program's own start is bounded by its pool).
+const handOffTimeout = 30 * time.Second
+
+// ownerLabel marks a worker container with the pid of the process that
+// created it, so that a later process can remove what a killed one left.
+const ownerLabel = "retool.owner.pid"
+
+// SandboxConfig configures the containerd backend.
+type SandboxConfig struct {
+	Config
+	// Image is the workers' image; empty means HostImage. Another image
+	// must hold the interpreter itself and is pulled when containerd does
+	// not have it (where a registry is reachable).
+	Image string
+}
+
+// Sandbox runs each worker as a containerd task. It implements
+// sandbox.Sandbox: the pools and their zygote drivers work unchanged,
+// because the container's init receives the worker's descriptors over a
+// unix socket where the native init inherits them.
+type Sandbox struct {
+	c        *Client
+	image    containerd.Image
+	hostBind bool // the host image: bind the host's system directories
+	self     string
+	seq      atomic.Uint64
+	wg       sync.WaitGroup
+}
+
+var _ sandbox.Sandbox = (*Sandbox)(nil)
+
+// NewSandbox connects to containerd, prepares the image and removes the
+// workers of earlier processes that died without removing them.
+func NewSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbox, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("containerd sandbox: find own binary: %w", err)
+	}
+	c, err := Connect(ctx, cfg.Config)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sandbox{c: c, self: self}
+	ref := cfg.Image
+	if ref == "" {
+		ref, s.hostBind = HostImage, true
+		err = c.EnsureHostImage(ctx, ref)
+	} else {
+		err = c.ensureImage(ctx, ref)
+	}
+	if err == nil {
+		s.image, err = c.c.GetImage(c.ns(ctx), ref)
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(c.cfg.StateDir, "workers"), 0o755); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("containerd sandbox: %w", err)
+	}
+	s.sweep(ctx)
+	return s, nil
+}
+
+// ensureImage finds ref in containerd or pulls it, and unpacks it.
+func (c *Client) ensureImage(ctx context.Context, ref string) error {
+	ctx = c.ns(ctx)
+	img, err := c.c.GetImage(ctx, ref)
+	if errdefs.IsNotFound(err) {
+		img, err = c.c.Pull(ctx, ref, containerd.WithPullUnpack, containerd.WithPullSnapshotter(c.cfg.Snapshotter))
+		if err != nil {
+			return fmt.Errorf("containerd: image %s is not in namespace %s and pulling it failed: %w "+
+				"(without a registry, import an OCI archive: ctr -n %s images import FILE)",
+				ref, c.cfg.Namespace, err, c.cfg.Namespace)
+		}
+	} else if err != nil {
+		return fmt.Errorf("containerd: get image %s: %w", ref, err)
+	}
+	ok, err := img.IsUnpacked(ctx, c.cfg.Snapshotter)
+	if err != nil {
+		return fmt.Errorf("containerd: image %s: check unpacked: %w", ref, err)
+	}
+	if !ok {
+		if err := img.Unpack(ctx, c.cfg.Snapshotter); err != nil {
+			return fmt.Errorf("containerd: unpack image %s: %w", ref, err)
+		}
+	}
+	return nil
+}
+
+// Name implements sandbox.Sandbox.
+func (s *Sandbox) Name() string { return "containerd" }
+
+// Degraded implements sandbox.Sandbox.
+func (s *Sandbox) Degraded() []string { return nil }
+
+// ExecUID implements sandbox.Sandbox: the container's init runs as its
+// root, so executions can switch to an id of their own.
+func (s *Sandbox) ExecUID() int { return sandbox.ExecUID }
+
+// Isolated implements sandbox.Sandbox.
+func (s *Sandbox) Isolated() bool { return true }
+
+// Client is the backend's connection (for leak checks and doctor).
+func (s *Sandbox) Client() *Client { return s.c }
+
+// Close waits for workers being removed in the background and closes the
+// connection. Workers still open are not stopped: their pools own them.
+func (s *Sandbox) Close() error {
+	s.wg.Wait()
+	return s.c.Close()
+}
+
+// Start implements sandbox.Sandbox: it creates a container for spec,
+// starts its task and hands the program its descriptors.
+func (s *Sandbox) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Worker, error) {
+	name := sanitize(spec.Name)
+	id := fmt.Sprintf("%s-%d-%d", name, os.Getpid(), s.seq.Add(1))
+	w := &worker{s: s, id: id, done: make(chan struct{}), status: -1,
+		cgroup: "/retool/ctr-" + id}
+	if err := w.start(ctx, spec); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("start %s worker in containerd: %w", spec.Name, err)
+	}
+	return w, nil
+}
+
+type worker struct {
+	s      *Sandbox
+	id     string
+	cgroup string
+	dir    string
+	ctr    containerd.Container
+	task   containerd.Task
+	pid    int
+	stats  *sandbox.CgroupStats
+
+	done     chan struct{}
+	status   int
+	waitStop context.CancelFunc
+	once     sync.Once
+	err      error
+}
+
+func (w *worker) start(ctx context.Context, spec sandbox.Spec) error {
+	c := w.s.c
+	ctx = c.ns(ctx)
+	dir, err := os.MkdirTemp(filepath.Join(c.cfg.StateDir, "workers"), w.id+"-")
+	if err != nil {
+		return err
+	}
+	w.dir = dir
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	for name, data := range spec.Files {
+		if strings.Contains(name, "/") || name == ".." {
+			return fmt.Errorf("driver file name %q must be a plain name", name)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	sock := filepath.Join(dir, "init.sock")
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: sock, Net: "unixpacket"})
+	if err != nil {
+		return fmt.Errorf("listen for the container init: %w", err)
+	}
+	// The listener goes once the init has connected: code that runs later
+	// in the container finds nothing to connect to.
+	defer ln.Close()
+	ln.SetUnlinkOnClose(true)
+
+	// The lease covers the snapshot until the container references it.
+	ls := c.c.LeasesService()
+	lease, err := ls.Create(ctx, leases.WithRandomID(), leases.WithExpiration(leaseTTL))
+	if err != nil {
+		return fmt.Errorf("create lease: %w", err)
+	}
+	lctx := leases.WithLease(ctx, lease.ID)
+	w.ctr, err = c.c.NewContainer(lctx, w.id,
+		containerd.WithSnapshotter(c.cfg.Snapshotter),
+		containerd.WithRuntime(c.cfg.Runtime, &runcopts.Options{Root: filepath.Join(c.cfg.StateDir, "runc")}),
+		containerd.WithNewSnapshot(w.id, w.s.image),
+		containerd.WithContainerLabels(map[string]string{ownerLabel: strconv.Itoa(os.Getpid())}),
+		containerd.WithNewSpec(w.specOpts(spec)...),
+	)
+	if derr := ls.Delete(context.WithoutCancel(ctx), lease); derr != nil && err == nil {
+		err = fmt.Errorf("delete lease: %w", derr)
+	}
+	if err != nil {
+		return fmt.Errorf("create container: %w", err)
+	}
+	// The init gets its stderr over the socket; what it writes before that
+	// (why it could not connect) goes to a file the shim writes itself.
+	w.task, err = w.ctr.NewTask(ctx, cio.LogFile(filepath.Join(dir, "init.log")))
+	if err != nil {
+		return fmt.Errorf("create task: %w", err)
+	}
+	w.pid = int(w.task.Pid())
+	waitCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	w.waitStop = cancel
+	statusC, err := w.task.Wait(waitCtx)
+	if err != nil {
+		return fmt.Errorf("wait task: %w", err)
+	}
+	go w.wait(waitCtx, statusC)
+	if err := w.task.Start(ctx); err != nil {
+		return fmt.Errorf("start task: %w", err)
+	}
+	hctx, cancel := context.WithTimeout(ctx, handOffTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-w.done:
+			cancel()
+		case <-hctx.Done():
+		}
+	}()
+	if err := sandbox.HandOff(hctx, ln, spec); err != nil {
+		select {
+		case <-w.done:
+			log, _ := os.ReadFile(filepath.Join(dir, "init.log"))
+			return fmt.Errorf("container init exited with status %d before taking the program: %s",
+				w.status, strings.TrimSpace(string(log)))
+		default:
+		}
+		return err
+	}
+	w.stats, _ = sandbox.LoadCgroupStats(w.cgroup)
+	return nil
+}
+
+// wait records the task's exit. A daemon that restarts breaks the wait
+// stream without the task exiting (its shim keeps it running), so the
+// wait is renewed until the task's exit is known or the worker closed.
+func (w *worker) wait(ctx context.Context, statusC <-chan containerd.ExitStatus) {
+	defer close(w.done)
+	for {
+		st := <-statusC
+		code, _, err := st.Result()
+		if err == nil {
+			w.status = int(code)
+			return
+		}
+		for {
+			if ctx.Err() != nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+			statusC, err = w.task.Wait(ctx)
+			if err == nil {
+				break
+			}
+			if errdefs.IsNotFound(err) {
+				return
+			}
+		}
+	}
+}
+
+// specOpts builds a worker's OCI spec. The default spec already gives
+// new pid, ipc, uts, mount and network namespaces (runc brings up only
+// "lo" in the new network namespace) and masks /proc's host details.
+func (w *worker) specOpts(spec sandbox.Spec) []oci.SpecOpts {
+	ro := []string{"rbind", "ro", "nosuid", "nodev"}
+	size := spec.WorkDirBytes
+	if size <= 0 {
+		size = 64 << 20
+	}
+	tmpfs := func(dest, mode string, size int64, inodes int, extra ...string) specs.Mount {
+		return specs.Mount{Destination: dest, Type: "tmpfs", Source: "tmpfs",
+			Options: append([]string{"nosuid", "nodev", "mode=" + mode,
+				fmt.Sprintf("size=%d", size), fmt.Sprintf("nr_inodes=%d", inodes)}, extra...)}
+	}
+	mounts := []specs.Mount{
+		{Destination: sandbox.ContainerInitPath, Type: "bind", Source: w.s.self, Options: ro},
+		{Destination: "/.retool", Type: "bind", Source: w.dir, Options: ro},
+		tmpfs("/tmp", "1777", size, 16384),
+		tmpfs("/work", "0755", size, 16384),
+		// Tighter than the default spec's 64 MiB, and not executable.
+		tmpfs("/dev/shm", "1777", 16<<20, 1024, "noexec"),
+		tmpfs("/run", "0755", 1<<20, 64, "noexec"),
+	}
+	if w.s.hostBind {
+		for _, p := range []string{"/usr", "/etc"} {
+			mounts = append(mounts, specs.Mount{Destination: p, Type: "bind", Source: p, Options: ro})
+		}
+	}
+	for _, p := range spec.ReadOnlyPaths {
+		mounts = append(mounts, specs.Mount{Destination: p, Type: "bind", Source: p, Options: ro})
+	}
+	caps := sandbox.WorkerCapabilities()
+	opts := []oci.SpecOpts{
+		oci.WithImageConfig(w.s.image),
+		oci.WithProcessArgs(sandbox.ContainerInitPath, "/.retool/init.sock"),
+		oci.WithEnv([]string{"PATH=/usr/bin:/bin"}),
+		oci.WithProcessCwd("/"),
+		oci.WithRootFSReadonly(),
+		replaceMounts(mounts),
+		oci.WithCapabilities(caps),
+		oci.WithAmbientCapabilities(nil),
+		oci.WithNoNewPrivileges,
+		oci.WithHostname("sandbox"),
+		oci.WithCgroup(w.cgroup),
+		withResources(spec.Limits),
+		withSeccomp(),
+		withRlimits(),
+	}
+	if spec.AllowNetwork {
+		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostResolvconf, oci.WithHostHostsFile)
+	}
+	return opts
+}
+
+// replaceMounts adds mounts, replacing the default spec's ones at the
+// same destinations.
+func replaceMounts(mounts []specs.Mount) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		dest := map[string]bool{}
+		for _, m := range mounts {
+			dest[m.Destination] = true
+		}
+		kept := s.Mounts[:0]
+		for _, m := range s.Mounts {
+			if !dest[m.Destination] {
+				kept = append(kept, m)
+			}
+		}
+		s.Mounts = append(kept, mounts...)
+		return nil
+	}
+}
+
+// resources turns a worker's limits into the OCI form; swap is capped at
+// the memory limit so that a bomb is killed rather than swapped.
+func resources(l sandbox.Limits) *specs.LinuxResources {
+	r := &specs.LinuxResources{}
+	if l.MemoryBytes > 0 {
+		m := l.MemoryBytes
+		r.Memory = &specs.LinuxMemory{Limit: &m, Swap: &m}
+	}
+	if l.Pids > 0 {
+		n := int64(l.Pids)
+		r.Pids = &specs.LinuxPids{Limit: &n}
+	}
+	if l.CPUs > 0 {
+		q, p := int64(l.CPUs*cpuPeriod), uint64(cpuPeriod)
+		r.CPU = &specs.LinuxCPU{Quota: &q, Period: &p}
+	}
+	return r
+}
+
+const cpuPeriod = 100000 // µs
+
+func withResources(l sandbox.Limits) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		s.Linux.Resources = resources(l)
+		return nil
+	}
+}
+
+// withRlimits: no core dumps (they would fill the work dir) and a
+// descriptor cap; executions get tighter ones from the zygote.
+func withRlimits() oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		s.Process.Rlimits = []specs.POSIXRlimit{
+			{Type: "RLIMIT_CORE", Hard: 0, Soft: 0},
+			{Type: "RLIMIT_NOFILE", Hard: 4096, Soft: 4096},
+		}
+		return nil
+	}
+}
+
+// withSeccomp writes the native backend's deny list into the spec, so
+// that the runtime (runc, runsc) enforces it from the container's first
+// instruction; the init then loads the same filter again, which also
+// kills calls made through another architecture's entry point.
+func withSeccomp() oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		eperm, enosys := uint(syscall.EPERM), uint(syscall.ENOSYS)
+		sc := &specs.LinuxSeccomp{
+			DefaultAction: specs.ActAllow,
+			Architectures: []specs.Arch{specs.ArchX86_64},
+			Syscalls: []specs.LinuxSyscall{
+				{Names: sandbox.DeniedSyscalls(), Action: specs.ActErrno, ErrnoRet: &eperm},
+				{Names: []string{"clone3"}, Action: specs.ActErrno, ErrnoRet: &enosys},
+			},
+		}
+		// One rule per flag: conditions within a rule are all required.
+		for bit := uint64(1); bit != 0; bit <<= 1 {
+			if sandbox.NamespaceCloneFlags&bit != 0 {
+				sc.Syscalls = append(sc.Syscalls, specs.LinuxSyscall{
+					Names: []string{"clone"}, Action: specs.ActErrno, ErrnoRet: &eperm,
+					Args: []specs.LinuxSeccompArg{{Index: 0, Value: bit, ValueTwo: bit, Op: specs.OpMaskedEqual}},
+				})
+			}
+		}
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		s.Linux.Seccomp = sc
+		return nil
+	}
+}
+
+func (w *worker) Pid() int              { return w.pid }
+func (w *worker) Done() <-chan struct{} { return w.done }
+
+func (w *worker) ExitStatus() int {
+	select {
+	case <-w.done:
+		return w.status
+	default:
+		return -1
+	}
+}
+
+// SetLimits implements sandbox.Worker through the runtime (runc update).
+func (w *worker) SetLimits(l sandbox.Limits) error {
+	ctx, cancel := context.WithTimeout(w.s.c.ns(context.Background()), cleanupTimeout)
+	defer cancel()
+	if err := w.task.Update(ctx, containerd.WithResources(resources(l))); err != nil {
+		return fmt.Errorf("containerd: update task %s: %w", w.id, err)
+	}
+	return nil
+}
+
+// Usage implements sandbox.Worker from the container's cgroup.
+func (w *worker) Usage() (sandbox.Usage, error) {
+	if w.stats == nil {
+		return sandbox.Usage{}, errors.New("container cgroup not readable on this host")
+	}
+	return w.stats.Usage()
+}
+
+// OOMKills implements sandbox.Worker.
+func (w *worker) OOMKills() (uint64, error) {
+	if w.stats == nil {
+		return 0, errors.New("container cgroup not readable on this host")
+	}
+	return w.stats.OOMKills()
+}
+
+// Close kills the task and deletes it, the container with its snapshot
+// and the worker's directory. Errors (a daemon that is down) are
+// returned; sweep removes what is left once the daemon is back.
+func (w *worker) Close() error {
+	w.once.Do(func() { w.err = w.remove() })
+	return w.err
+}
+
+func (w *worker) remove() error {
+	ctx, cancel := context.WithTimeout(w.s.c.ns(context.Background()), cleanupTimeout)
+	defer cancel()
+	var errs []error
+	if w.task != nil {
+		if _, err := w.task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete task: %w", err))
+		}
+	}
+	if w.waitStop != nil {
+		w.waitStop()
+	}
+	if w.ctr != nil {
+		if err := w.ctr.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete container: %w", err))
+		}
+	}
+	if w.dir != "" {
+		if err := os.RemoveAll(w.dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("containerd: remove worker %s: %w", w.id, err)
+	}
+	return nil
+}
+
+// sweep removes worker containers whose creating process is gone: what a
+// killed plugin could not remove.
+func (s *Sandbox) sweep(ctx context.Context) {
+	ctx = s.c.ns(ctx)
+	ctrs, err := s.c.c.Containers(ctx, "labels.\""+ownerLabel+"\"")
+	if err != nil {
+		return
+	}
+	for _, ctr := range ctrs {
+		labels, err := ctr.Labels(ctx)
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(labels[ownerLabel])
+		if err != nil || pid == os.Getpid() || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue
+		}
+		if task, err := ctr.Task(ctx, nil); err == nil {
+			_, _ = task.Delete(ctx, containerd.WithProcessKill)
+		}
+		_ = ctr.Delete(ctx, containerd.WithSnapshotCleanup)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(s.c.cfg.StateDir, "workers", "*"))
+	for _, d := range dirs {
+		if ownerGone(filepath.Base(d)) {
+			_ = os.RemoveAll(d)
+		}
+	}
+}
+
+// ownerGone reads the pid from NAME-PID-SEQ-RANDOM.
+func ownerGone(name string) bool {
+	parts := strings.Split(name, "-")
+	if len(parts) < 4 {
+		return false
+	}
+	pid, err := strconv.Atoi(parts[len(parts)-3])
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return syscall.Kill(pid, 0) == syscall.ESRCH
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '_'
+	}, s)
+}
