@@ -74,6 +74,11 @@ func TestMain(m *testing.M) {
 	f := &fenceState{}
 	f.setup()
 	fmt.Fprintf(os.Stderr, "fence: %s\n", strings.Join(f.notes, "; "))
+	if err := setupBackend(); err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox backend %s: %v\n", testBackend.name, err)
+		f.teardown()
+		os.Exit(1)
+	}
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -284,6 +289,10 @@ func (f *fenceState) teardown() {
 	}
 	f.done = true
 	f.problems = append(f.problems, binaryLeftovers(f.tmpDir)...)
+	f.problems = append(f.problems, backendLeftovers("")...)
+	if err := teardownBackend(); err != nil {
+		f.problems = append(f.problems, "stop containerd: "+err.Error())
+	}
 	f.runUndo()
 	if f.tmpDir != "" {
 		os.RemoveAll(f.tmpDir)

@@ -79,7 +79,7 @@ func newPythonPoolWith(t *testing.T, size int, tweak func(*Config)) *hostilePool
 	name := "hx-" + strings.ToLower(strings.TrimPrefix(t.Name(), "TestHostile")) + "-" + hex.EncodeToString(rnd[:])
 	name = regexp.MustCompile(`[^a-z0-9-]+`).ReplaceAllString(name, "-")
 	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
-	cfg := Config{Name: name, Size: size, Sandbox: sandbox.NewNative(true),
+	cfg := Config{Name: name, Size: size, Sandbox: newTestSandbox(t),
 		Driver: Driver{Path: "/usr/bin/python3", Args: []string{"python3", "-I", "/.retool/zygote.py"},
 			Files: map[string][]byte{"zygote.py": src}, StartTimeout: 30 * time.Second}}
 	if tweak != nil {
@@ -132,7 +132,7 @@ func (h *hostilePool) run(t *testing.T, req *execution.Request) execution.Result
 func (h *hostilePool) track() {
 	me := os.Getpid()
 	for _, p := range hostProcs() {
-		if p.uid >= sandboxUIDBase && p.ppid == me && strings.Contains(p.cgroup, h.name) {
+		if p.uid >= sandboxUIDBase && p.ppid == me && strings.Contains(p.cgroup, h.name) && testBackend.name == "native" {
 			h.mu.Lock()
 			h.userNS[p.userNS] = true
 			h.mu.Unlock()
@@ -153,6 +153,9 @@ func (h *hostilePool) checkHostClean(t *testing.T, tmpBefore []string) {
 			}
 		}
 	}
+	for _, l := range backendLeftovers(h.name) {
+		t.Errorf("LEFTOVER: %s after Close", l)
+	}
 	for _, d := range sandboxTempDirs() {
 		if !slices.Contains(tmpBefore, d) {
 			t.Errorf("LEFTOVER: sandbox temp dir %s still exists after Close", d)
@@ -161,12 +164,9 @@ func (h *hostilePool) checkHostClean(t *testing.T, tmpBefore []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, p := range hostProcs() {
-		if p.uid < sandboxUIDBase {
-			continue
-		}
 		// (Being a child of the test process is not enough: another pool of
 		// the same test may still be open; TestMain checks that at the end.)
-		if h.userNS[p.userNS] || strings.Contains(p.cgroup, h.name) {
+		if ownsProc(p, h.name, h.userNS) {
 			t.Errorf("LEFTOVER: host process %d (uid %d, ppid %d, %q) of this pool after Close", p.pid, p.uid, p.ppid, p.cmdline)
 		}
 	}

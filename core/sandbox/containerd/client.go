@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -147,26 +148,39 @@ func (l Leaks) Zero() bool { return l == Leaks{} }
 // Leaks counts containers, tasks, leases and non-committed snapshots in
 // the namespace. It is meant for tests and health checks: after every Run
 // has returned, all counts should be zero.
-func (c *Client) Leaks(ctx context.Context) (Leaks, error) {
+func (c *Client) Leaks(ctx context.Context) (Leaks, error) { return c.LeaksOf(ctx, "") }
+
+// LeaksOf is Leaks restricted to containers, tasks and snapshots whose
+// id holds part (one pool's workers, named after it); leases have no
+// owner to tell, so all are counted.
+func (c *Client) LeaksOf(ctx context.Context, part string) (Leaks, error) {
 	ctx = c.ns(ctx)
 	var l Leaks
 	cs, err := c.c.Containers(ctx)
 	if err != nil {
 		return l, fmt.Errorf("containerd: list containers: %w", err)
 	}
-	l.Containers = len(cs)
+	for _, ctr := range cs {
+		if strings.Contains(ctr.ID(), part) {
+			l.Containers++
+		}
+	}
 	ts, err := c.c.TaskService().List(ctx, nil)
 	if err != nil {
 		return l, fmt.Errorf("containerd: list tasks: %w", err)
 	}
-	l.Tasks = len(ts.Tasks)
+	for _, t := range ts.Tasks {
+		if strings.Contains(t.ID, part) {
+			l.Tasks++
+		}
+	}
 	ls, err := c.c.LeasesService().List(ctx)
 	if err != nil {
 		return l, fmt.Errorf("containerd: list leases: %w", err)
 	}
 	l.Leases = len(ls)
 	err = c.c.SnapshotService(c.cfg.Snapshotter).Walk(ctx, func(_ context.Context, info snapshots.Info) error {
-		if info.Kind != snapshots.KindCommitted {
+		if info.Kind != snapshots.KindCommitted && strings.Contains(info.Name, part) {
 			l.Snapshots++
 		}
 		return nil

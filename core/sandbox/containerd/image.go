@@ -130,7 +130,7 @@ func hostImageLayout(ref string) ([]byte, error) {
 // symlinks a merged-/usr Debian expects at the root.
 func hostImageLayer() ([]byte, error) {
 	var files []tarFile
-	for _, d := range []string{"usr", "etc", "tmp", "proc", "dev", "sys", "run", "root", "work"} {
+	for _, d := range []string{"usr", "etc", "tmp", "proc", "dev", "sys", "run", "work"} {
 		mode := int64(0o755)
 		if d == "tmp" {
 			mode = 0o1777

@@ -28,7 +28,7 @@ import (
 
 // HostImage is the image workers use when none is configured: built here
 // by EnsureHostImage, with the host's /usr and /etc mounted read-only.
-const HostImage = "retool.local/host:1"
+const HostImage = "retool.local/host:2"
 
 // handOffTimeout bounds the wait for a started container's init to
 // connect (the program's own start is bounded by its pool).
@@ -149,8 +149,9 @@ func (s *Sandbox) Close() error {
 // starts its task and hands the program its descriptors.
 func (s *Sandbox) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Worker, error) {
 	name := sanitize(spec.Name)
-	id := fmt.Sprintf("%s-%d-%d", name, os.Getpid(), s.seq.Add(1))
-	w := &worker{s: s, id: id, done: make(chan struct{}), status: -1,
+	seq := s.seq.Add(1)
+	id := fmt.Sprintf("%s-%d-%d", name, os.Getpid(), seq)
+	w := &worker{s: s, id: id, seq: seq, done: make(chan struct{}), status: -1,
 		cgroup: "/retool/ctr-" + id}
 	if err := w.start(ctx, spec); err != nil {
 		w.Close()
@@ -162,6 +163,7 @@ func (s *Sandbox) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Worker,
 type worker struct {
 	s      *Sandbox
 	id     string
+	seq    uint64
 	cgroup string
 	dir    string
 	ctr    containerd.Container
@@ -179,14 +181,13 @@ type worker struct {
 func (w *worker) start(ctx context.Context, spec sandbox.Spec) error {
 	c := w.s.c
 	ctx = c.ns(ctx)
-	dir, err := os.MkdirTemp(filepath.Join(c.cfg.StateDir, "workers"), w.id+"-")
-	if err != nil {
+	// PID-SEQ, not the id: the socket's path must stay under 108 bytes.
+	dir := filepath.Join(c.cfg.StateDir, "workers", fmt.Sprintf("%d-%d", os.Getpid(), w.seq))
+	_ = os.RemoveAll(dir) // a dead process's, whose pid this one reuses
+	if err := os.Mkdir(dir, 0o755); err != nil {
 		return err
 	}
 	w.dir = dir
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return err
-	}
 	for name, data := range spec.Files {
 		if strings.Contains(name, "/") || name == ".." {
 			return fmt.Errorf("driver file name %q must be a plain name", name)
@@ -545,13 +546,13 @@ func (s *Sandbox) sweep(ctx context.Context) {
 	}
 }
 
-// ownerGone reads the pid from NAME-PID-SEQ-RANDOM.
+// ownerGone reads the pid from a worker dir's name, PID-SEQ.
 func ownerGone(name string) bool {
 	parts := strings.Split(name, "-")
-	if len(parts) < 4 {
+	if len(parts) != 2 {
 		return false
 	}
-	pid, err := strconv.Atoi(parts[len(parts)-3])
+	pid, err := strconv.Atoi(parts[0])
 	if err != nil || pid <= 0 {
 		return false
 	}
