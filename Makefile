@@ -41,8 +41,9 @@ run: deps build
 	$(BIN)/retool run retool.hcl
 
 # The pools' hostile-code suite runs a second time on the containerd
-# backend (a private daemon). The quick training profile runs last and alone: it takes all the CPU
-# for a couple of minutes, which would skew the timing of the others.
+# backend (a private daemon). The quick training profile runs last and
+# alone: it takes all the CPU for a couple of minutes, which would skew
+# the timing of the others.
 test: deps containerd-bin
 	RETOOL_CONTAINERD_BIN=$(CONTAINERD_BIN) $(GO) test -race -count=1 -timeout 20m ./...
 	RETOOL_TEST_SANDBOX=containerd RETOOL_CONTAINERD_BIN=$(CONTAINERD_BIN) $(GO) test -race -count=1 -timeout 10m ./core/pool/
