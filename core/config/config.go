@@ -39,6 +39,17 @@ type Sandbox struct {
 	WorkDirBytes  int64  // tmpfs size of the per-execution work dir
 	ReadOnlyPaths []string
 	AllowNetwork  bool
+	Containerd    Containerd
+}
+
+// Containerd configures the containerd backend (a `containerd` block in
+// `sandbox`); empty fields take the backend's defaults.
+type Containerd struct {
+	Socket      string // containerd's gRPC socket
+	Namespace   string // containerd namespace of retool's images and containers
+	Runtime     string // shim runtime: io.containerd.runc.v2, or runsc's io.containerd.runsc.v1
+	Image       string // workers' image; "" builds retool's host image locally
+	Snapshotter string
 }
 
 // Runtime configures one runtime plugin (a `runtime "name"` block).

@@ -50,6 +50,15 @@ type sandboxBlock struct {
 	WorkDirMB     *hcl.Attribute `hcl:"work_dir_mb,optional"`
 	ReadOnlyPaths *hcl.Attribute `hcl:"read_only_paths,optional"`
 	AllowNetwork  *hcl.Attribute `hcl:"allow_network,optional"`
+	Containerd    *containerdBlock `hcl:"containerd,block"`
+}
+
+type containerdBlock struct {
+	Socket      *hcl.Attribute `hcl:"socket,optional"`
+	Namespace   *hcl.Attribute `hcl:"namespace,optional"`
+	Runtime     *hcl.Attribute `hcl:"runtime,optional"`
+	Image       *hcl.Attribute `hcl:"image,optional"`
+	Snapshotter *hcl.Attribute `hcl:"snapshotter,optional"`
 }
 
 type runtimeBlock struct {
@@ -147,6 +156,22 @@ func (d *decoder) apply(fs *fileSchema, replaceJob bool) {
 		}
 		if n, ok := decodeAttr[bool](d, s.AllowNetwork, "sandbox.allow_network"); ok {
 			c.Sandbox.AllowNetwork = n
+		}
+		if cb := s.Containerd; cb != nil {
+			ct := &c.Sandbox.Containerd
+			for _, f := range []struct {
+				attr *hcl.Attribute
+				key  string
+				dst  *string
+			}{
+				{cb.Socket, "socket", &ct.Socket}, {cb.Namespace, "namespace", &ct.Namespace},
+				{cb.Runtime, "runtime", &ct.Runtime}, {cb.Image, "image", &ct.Image},
+				{cb.Snapshotter, "snapshotter", &ct.Snapshotter},
+			} {
+				if v, ok := decodeAttr[string](d, f.attr, "sandbox.containerd."+f.key); ok {
+					*f.dst = v
+				}
+			}
 		}
 	}
 

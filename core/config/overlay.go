@@ -31,6 +31,21 @@ var overlayKeys = []struct {
 		c.setOrigin("sandbox.backend", o)
 		return nil
 	}},
+	{"sandbox.containerd.socket", func(c *Config, raw string, o origin) *hcl.Diagnostic {
+		c.Sandbox.Containerd.Socket = raw
+		c.setOrigin("sandbox.containerd.socket", o)
+		return nil
+	}},
+	{"sandbox.containerd.runtime", func(c *Config, raw string, o origin) *hcl.Diagnostic {
+		c.Sandbox.Containerd.Runtime = raw
+		c.setOrigin("sandbox.containerd.runtime", o)
+		return nil
+	}},
+	{"sandbox.containerd.image", func(c *Config, raw string, o origin) *hcl.Diagnostic {
+		c.Sandbox.Containerd.Image = raw
+		c.setOrigin("sandbox.containerd.image", o)
+		return nil
+	}},
 	{"server.addr", func(c *Config, raw string, o origin) *hcl.Diagnostic {
 		c.Server.Addr = raw
 		c.setOrigin("server.addr", o)

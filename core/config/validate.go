@@ -39,6 +39,9 @@ const (
 
 var runtimeName = regexp.MustCompile(`^[a-z][a-z0-9_.-]*$`)
 
+// containerdNamespace is containerd's own rule for namespace names.
+var containerdNamespace = regexp.MustCompile(`^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$`)
+
 // totalRAM is the machine's RAM in bytes (0 if unknown); a variable for tests.
 var totalRAM = machineRAM
 
@@ -56,6 +59,15 @@ func (c *Config) validate() hcl.Diagnostics {
 			v.add("sandbox.read_only_paths", "Invalid read_only_paths",
 				fmt.Sprintf("read_only_paths[%d] = %q is not an absolute path; expected a host path such as \"/opt/julia\".", i, p))
 		}
+	}
+
+	if s := c.Sandbox.Containerd.Socket; s != "" && !filepath.IsAbs(s) {
+		v.add("sandbox.containerd.socket", "Invalid containerd socket",
+			fmt.Sprintf("socket = %q is not an absolute path; expected containerd's socket, e.g. \"/run/containerd/containerd.sock\".", s))
+	}
+	if ns := c.Sandbox.Containerd.Namespace; ns != "" && !containerdNamespace.MatchString(ns) {
+		v.add("sandbox.containerd.namespace", "Invalid containerd namespace",
+			fmt.Sprintf("namespace = %q: expected letters, digits, '_', '-' or '.', starting with a letter or digit, e.g. \"retool\".", ns))
 	}
 
 	for _, r := range c.Runtimes {

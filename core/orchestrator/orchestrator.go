@@ -272,6 +272,7 @@ func (o *Orchestrator) settings(name string) sdk.Settings {
 	s.Sandbox = sdk.SandboxSettings{
 		Backend: o.cfg.Sandbox.Backend, WorkDirBytes: o.cfg.Sandbox.WorkDirBytes,
 		ReadOnlyPaths: o.cfg.Sandbox.ReadOnlyPaths, AllowNetwork: o.cfg.Sandbox.AllowNetwork,
+		Containerd: sdk.ContainerdSettings(o.cfg.Sandbox.Containerd),
 	}
 	if r, ok := o.cfg.Runtime(name); ok {
 		s.PoolSize = r.PoolSize

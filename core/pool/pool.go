@@ -70,6 +70,8 @@ type Pool struct {
 	restarts atomic.Int64
 	mu       sync.Mutex
 	lastErr  error
+	// startFailed is closed (and replaced) whenever a restart fails.
+	startFailed chan struct{}
 	// all holds every live worker, busy ones included, so that Close
 	// stops executions in flight instead of leaving their sandboxes.
 	all map[worker]struct{}
@@ -98,7 +100,7 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	cfg.Defaults = cfg.Defaults.WithDefaults(execution.DefaultLimits)
 	pctx, cancel := context.WithCancel(context.Background())
 	p := &Pool{cfg: cfg, log: cfg.Logger, idle: make(chan worker, cfg.Size), ctx: pctx, cancel: cancel,
-		all: map[worker]struct{}{}}
+		all: map[worker]struct{}{}, startFailed: make(chan struct{})}
 	errs := make(chan error, cfg.Size)
 	for i := 0; i < cfg.Size; i++ {
 		go func() {
@@ -192,21 +194,24 @@ func (p *Pool) acquire(ctx context.Context) (worker, error) {
 		return w, nil
 	default:
 	}
-	if p.alive.Load() == 0 {
+	for {
 		p.mu.Lock()
-		err := p.lastErr
+		err, failed := p.lastErr, p.startFailed
 		p.mu.Unlock()
-		if err != nil {
+		if err != nil && p.alive.Load() == 0 {
 			return nil, fmt.Errorf("no %s worker is running: %w", p.cfg.Name, err)
 		}
-	}
-	select {
-	case w := <-p.idle:
-		return w, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("wait for a %s worker: %w", p.cfg.Name, ctx.Err())
-	case <-p.ctx.Done():
-		return nil, ErrClosed
+		// A restart under way may fail: wake then, and answer with its
+		// error instead of waiting out the caller's deadline.
+		select {
+		case w := <-p.idle:
+			return w, nil
+		case <-failed:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for a %s worker: %w", p.cfg.Name, ctx.Err())
+		case <-p.ctx.Done():
+			return nil, ErrClosed
+		}
 	}
 }
 
@@ -241,6 +246,8 @@ func (p *Pool) replace() {
 		}
 		p.mu.Lock()
 		p.lastErr = err
+		close(p.startFailed)
+		p.startFailed = make(chan struct{})
 		p.mu.Unlock()
 		p.log.Warn("worker restart failed", "runtime", p.cfg.Name, "error", err, "retry_in", backoff)
 		select {

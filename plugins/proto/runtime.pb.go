@@ -281,11 +281,13 @@ func (x *ConfigureRequest) GetSettings() map[string]string {
 
 type SandboxConfig struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// "native" (namespaces, cgroups, seccomp) or "none" (tests and hosts without the mechanisms).
+	// "native" (namespaces, cgroups, seccomp), "containerd" (OCI containers) or "none" (tests and hosts without the mechanisms).
 	Backend       string   `protobuf:"bytes,1,opt,name=backend,proto3" json:"backend,omitempty"`
 	WorkDirBytes  int64    `protobuf:"varint,2,opt,name=work_dir_bytes,json=workDirBytes,proto3" json:"work_dir_bytes,omitempty"`
 	ReadOnlyPaths []string `protobuf:"bytes,3,rep,name=read_only_paths,json=readOnlyPaths,proto3" json:"read_only_paths,omitempty"`
 	AllowNetwork  bool     `protobuf:"varint,4,opt,name=allow_network,json=allowNetwork,proto3" json:"allow_network,omitempty"`
+	// Settings of the "containerd" backend; empty fields take its defaults.
+	Containerd    *ContainerdConfig `protobuf:"bytes,5,opt,name=containerd,proto3" json:"containerd,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -348,6 +350,91 @@ func (x *SandboxConfig) GetAllowNetwork() bool {
 	return false
 }
 
+func (x *SandboxConfig) GetContainerd() *ContainerdConfig {
+	if x != nil {
+		return x.Containerd
+	}
+	return nil
+}
+
+type ContainerdConfig struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Socket    string                 `protobuf:"bytes,1,opt,name=socket,proto3" json:"socket,omitempty"`
+	Namespace string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// Shim runtime: "io.containerd.runc.v2" (default) or runsc's "io.containerd.runsc.v1".
+	Runtime string `protobuf:"bytes,3,opt,name=runtime,proto3" json:"runtime,omitempty"`
+	// The workers' image; empty: retool's host image, built locally.
+	Image         string `protobuf:"bytes,4,opt,name=image,proto3" json:"image,omitempty"`
+	Snapshotter   string `protobuf:"bytes,5,opt,name=snapshotter,proto3" json:"snapshotter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainerdConfig) Reset() {
+	*x = ContainerdConfig{}
+	mi := &file_runtime_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerdConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerdConfig) ProtoMessage() {}
+
+func (x *ContainerdConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerdConfig.ProtoReflect.Descriptor instead.
+func (*ContainerdConfig) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ContainerdConfig) GetSocket() string {
+	if x != nil {
+		return x.Socket
+	}
+	return ""
+}
+
+func (x *ContainerdConfig) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ContainerdConfig) GetRuntime() string {
+	if x != nil {
+		return x.Runtime
+	}
+	return ""
+}
+
+func (x *ContainerdConfig) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+func (x *ContainerdConfig) GetSnapshotter() string {
+	if x != nil {
+		return x.Snapshotter
+	}
+	return ""
+}
+
 type ConfigureResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -356,7 +443,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_runtime_proto_msgTypes[4]
+	mi := &file_runtime_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -368,7 +455,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[4]
+	mi := &file_runtime_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -381,7 +468,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{4}
+	return file_runtime_proto_rawDescGZIP(), []int{5}
 }
 
 type HealthRequest struct {
@@ -392,7 +479,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_runtime_proto_msgTypes[5]
+	mi := &file_runtime_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -404,7 +491,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[5]
+	mi := &file_runtime_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -417,7 +504,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{5}
+	return file_runtime_proto_rawDescGZIP(), []int{6}
 }
 
 type HealthResponse struct {
@@ -435,7 +522,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_runtime_proto_msgTypes[6]
+	mi := &file_runtime_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -447,7 +534,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[6]
+	mi := &file_runtime_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -460,7 +547,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{6}
+	return file_runtime_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *HealthResponse) GetReady() bool {
@@ -521,7 +608,7 @@ type Limits struct {
 
 func (x *Limits) Reset() {
 	*x = Limits{}
-	mi := &file_runtime_proto_msgTypes[7]
+	mi := &file_runtime_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -533,7 +620,7 @@ func (x *Limits) String() string {
 func (*Limits) ProtoMessage() {}
 
 func (x *Limits) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[7]
+	mi := &file_runtime_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -546,7 +633,7 @@ func (x *Limits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Limits.ProtoReflect.Descriptor instead.
 func (*Limits) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{7}
+	return file_runtime_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Limits) GetWallTimeMs() int64 {
@@ -608,7 +695,7 @@ type File struct {
 
 func (x *File) Reset() {
 	*x = File{}
-	mi := &file_runtime_proto_msgTypes[8]
+	mi := &file_runtime_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +707,7 @@ func (x *File) String() string {
 func (*File) ProtoMessage() {}
 
 func (x *File) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[8]
+	mi := &file_runtime_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,7 +720,7 @@ func (x *File) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use File.ProtoReflect.Descriptor instead.
 func (*File) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{8}
+	return file_runtime_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *File) GetPath() string {
@@ -667,7 +754,7 @@ type ExecuteRequest struct {
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_runtime_proto_msgTypes[9]
+	mi := &file_runtime_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +766,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[9]
+	mi := &file_runtime_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +779,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{9}
+	return file_runtime_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ExecuteRequest) GetLanguage() string {
@@ -770,7 +857,7 @@ type ExecuteResponse struct {
 
 func (x *ExecuteResponse) Reset() {
 	*x = ExecuteResponse{}
-	mi := &file_runtime_proto_msgTypes[10]
+	mi := &file_runtime_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +869,7 @@ func (x *ExecuteResponse) String() string {
 func (*ExecuteResponse) ProtoMessage() {}
 
 func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[10]
+	mi := &file_runtime_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +882,7 @@ func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{10}
+	return file_runtime_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ExecuteResponse) GetStatus() Status {
@@ -906,7 +993,7 @@ type OpenSessionRequest struct {
 
 func (x *OpenSessionRequest) Reset() {
 	*x = OpenSessionRequest{}
-	mi := &file_runtime_proto_msgTypes[11]
+	mi := &file_runtime_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -918,7 +1005,7 @@ func (x *OpenSessionRequest) String() string {
 func (*OpenSessionRequest) ProtoMessage() {}
 
 func (x *OpenSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[11]
+	mi := &file_runtime_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -931,7 +1018,7 @@ func (x *OpenSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenSessionRequest.ProtoReflect.Descriptor instead.
 func (*OpenSessionRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{11}
+	return file_runtime_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *OpenSessionRequest) GetLanguage() string {
@@ -957,7 +1044,7 @@ type OpenSessionResponse struct {
 
 func (x *OpenSessionResponse) Reset() {
 	*x = OpenSessionResponse{}
-	mi := &file_runtime_proto_msgTypes[12]
+	mi := &file_runtime_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -969,7 +1056,7 @@ func (x *OpenSessionResponse) String() string {
 func (*OpenSessionResponse) ProtoMessage() {}
 
 func (x *OpenSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[12]
+	mi := &file_runtime_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -982,7 +1069,7 @@ func (x *OpenSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenSessionResponse.ProtoReflect.Descriptor instead.
 func (*OpenSessionResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{12}
+	return file_runtime_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *OpenSessionResponse) GetSessionId() string {
@@ -1002,7 +1089,7 @@ type ExecuteInSessionRequest struct {
 
 func (x *ExecuteInSessionRequest) Reset() {
 	*x = ExecuteInSessionRequest{}
-	mi := &file_runtime_proto_msgTypes[13]
+	mi := &file_runtime_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +1101,7 @@ func (x *ExecuteInSessionRequest) String() string {
 func (*ExecuteInSessionRequest) ProtoMessage() {}
 
 func (x *ExecuteInSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[13]
+	mi := &file_runtime_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +1114,7 @@ func (x *ExecuteInSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteInSessionRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteInSessionRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{13}
+	return file_runtime_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ExecuteInSessionRequest) GetSessionId() string {
@@ -1053,7 +1140,7 @@ type CloseSessionRequest struct {
 
 func (x *CloseSessionRequest) Reset() {
 	*x = CloseSessionRequest{}
-	mi := &file_runtime_proto_msgTypes[14]
+	mi := &file_runtime_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1065,7 +1152,7 @@ func (x *CloseSessionRequest) String() string {
 func (*CloseSessionRequest) ProtoMessage() {}
 
 func (x *CloseSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[14]
+	mi := &file_runtime_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1078,7 +1165,7 @@ func (x *CloseSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseSessionRequest.ProtoReflect.Descriptor instead.
 func (*CloseSessionRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{14}
+	return file_runtime_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CloseSessionRequest) GetSessionId() string {
@@ -1096,7 +1183,7 @@ type CloseSessionResponse struct {
 
 func (x *CloseSessionResponse) Reset() {
 	*x = CloseSessionResponse{}
-	mi := &file_runtime_proto_msgTypes[15]
+	mi := &file_runtime_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1108,7 +1195,7 @@ func (x *CloseSessionResponse) String() string {
 func (*CloseSessionResponse) ProtoMessage() {}
 
 func (x *CloseSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[15]
+	mi := &file_runtime_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1121,7 +1208,7 @@ func (x *CloseSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseSessionResponse.ProtoReflect.Descriptor instead.
 func (*CloseSessionResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{15}
+	return file_runtime_proto_rawDescGZIP(), []int{16}
 }
 
 var File_runtime_proto protoreflect.FileDescriptor
@@ -1143,12 +1230,21 @@ const file_runtime_proto_rawDesc = "" +
 	"\bsettings\x18\x04 \x03(\v21.retool.runtime.v1.ConfigureRequest.SettingsEntryR\bsettings\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9c\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe1\x01\n" +
 	"\rSandboxConfig\x12\x18\n" +
 	"\abackend\x18\x01 \x01(\tR\abackend\x12$\n" +
 	"\x0ework_dir_bytes\x18\x02 \x01(\x03R\fworkDirBytes\x12&\n" +
 	"\x0fread_only_paths\x18\x03 \x03(\tR\rreadOnlyPaths\x12#\n" +
-	"\rallow_network\x18\x04 \x01(\bR\fallowNetwork\"\x13\n" +
+	"\rallow_network\x18\x04 \x01(\bR\fallowNetwork\x12C\n" +
+	"\n" +
+	"containerd\x18\x05 \x01(\v2#.retool.runtime.v1.ContainerdConfigR\n" +
+	"containerd\"\x9a\x01\n" +
+	"\x10ContainerdConfig\x12\x16\n" +
+	"\x06socket\x18\x01 \x01(\tR\x06socket\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x18\n" +
+	"\aruntime\x18\x03 \x01(\tR\aruntime\x12\x14\n" +
+	"\x05image\x18\x04 \x01(\tR\x05image\x12 \n" +
+	"\vsnapshotter\x18\x05 \x01(\tR\vsnapshotter\"\x13\n" +
 	"\x11ConfigureResponse\"\x0f\n" +
 	"\rHealthRequest\"\xc2\x01\n" +
 	"\x0eHealthResponse\x12\x14\n" +
@@ -1241,56 +1337,58 @@ func file_runtime_proto_rawDescGZIP() []byte {
 }
 
 var file_runtime_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_runtime_proto_goTypes = []any{
 	(Status)(0),                     // 0: retool.runtime.v1.Status
 	(*InfoRequest)(nil),             // 1: retool.runtime.v1.InfoRequest
 	(*InfoResponse)(nil),            // 2: retool.runtime.v1.InfoResponse
 	(*ConfigureRequest)(nil),        // 3: retool.runtime.v1.ConfigureRequest
 	(*SandboxConfig)(nil),           // 4: retool.runtime.v1.SandboxConfig
-	(*ConfigureResponse)(nil),       // 5: retool.runtime.v1.ConfigureResponse
-	(*HealthRequest)(nil),           // 6: retool.runtime.v1.HealthRequest
-	(*HealthResponse)(nil),          // 7: retool.runtime.v1.HealthResponse
-	(*Limits)(nil),                  // 8: retool.runtime.v1.Limits
-	(*File)(nil),                    // 9: retool.runtime.v1.File
-	(*ExecuteRequest)(nil),          // 10: retool.runtime.v1.ExecuteRequest
-	(*ExecuteResponse)(nil),         // 11: retool.runtime.v1.ExecuteResponse
-	(*OpenSessionRequest)(nil),      // 12: retool.runtime.v1.OpenSessionRequest
-	(*OpenSessionResponse)(nil),     // 13: retool.runtime.v1.OpenSessionResponse
-	(*ExecuteInSessionRequest)(nil), // 14: retool.runtime.v1.ExecuteInSessionRequest
-	(*CloseSessionRequest)(nil),     // 15: retool.runtime.v1.CloseSessionRequest
-	(*CloseSessionResponse)(nil),    // 16: retool.runtime.v1.CloseSessionResponse
-	nil,                             // 17: retool.runtime.v1.ConfigureRequest.SettingsEntry
+	(*ContainerdConfig)(nil),        // 5: retool.runtime.v1.ContainerdConfig
+	(*ConfigureResponse)(nil),       // 6: retool.runtime.v1.ConfigureResponse
+	(*HealthRequest)(nil),           // 7: retool.runtime.v1.HealthRequest
+	(*HealthResponse)(nil),          // 8: retool.runtime.v1.HealthResponse
+	(*Limits)(nil),                  // 9: retool.runtime.v1.Limits
+	(*File)(nil),                    // 10: retool.runtime.v1.File
+	(*ExecuteRequest)(nil),          // 11: retool.runtime.v1.ExecuteRequest
+	(*ExecuteResponse)(nil),         // 12: retool.runtime.v1.ExecuteResponse
+	(*OpenSessionRequest)(nil),      // 13: retool.runtime.v1.OpenSessionRequest
+	(*OpenSessionResponse)(nil),     // 14: retool.runtime.v1.OpenSessionResponse
+	(*ExecuteInSessionRequest)(nil), // 15: retool.runtime.v1.ExecuteInSessionRequest
+	(*CloseSessionRequest)(nil),     // 16: retool.runtime.v1.CloseSessionRequest
+	(*CloseSessionResponse)(nil),    // 17: retool.runtime.v1.CloseSessionResponse
+	nil,                             // 18: retool.runtime.v1.ConfigureRequest.SettingsEntry
 }
 var file_runtime_proto_depIdxs = []int32{
-	8,  // 0: retool.runtime.v1.ConfigureRequest.default_limits:type_name -> retool.runtime.v1.Limits
+	9,  // 0: retool.runtime.v1.ConfigureRequest.default_limits:type_name -> retool.runtime.v1.Limits
 	4,  // 1: retool.runtime.v1.ConfigureRequest.sandbox:type_name -> retool.runtime.v1.SandboxConfig
-	17, // 2: retool.runtime.v1.ConfigureRequest.settings:type_name -> retool.runtime.v1.ConfigureRequest.SettingsEntry
-	9,  // 3: retool.runtime.v1.ExecuteRequest.files:type_name -> retool.runtime.v1.File
-	8,  // 4: retool.runtime.v1.ExecuteRequest.limits:type_name -> retool.runtime.v1.Limits
-	0,  // 5: retool.runtime.v1.ExecuteResponse.status:type_name -> retool.runtime.v1.Status
-	9,  // 6: retool.runtime.v1.ExecuteResponse.files:type_name -> retool.runtime.v1.File
-	8,  // 7: retool.runtime.v1.OpenSessionRequest.limits:type_name -> retool.runtime.v1.Limits
-	10, // 8: retool.runtime.v1.ExecuteInSessionRequest.request:type_name -> retool.runtime.v1.ExecuteRequest
-	1,  // 9: retool.runtime.v1.Runtime.Info:input_type -> retool.runtime.v1.InfoRequest
-	3,  // 10: retool.runtime.v1.Runtime.Configure:input_type -> retool.runtime.v1.ConfigureRequest
-	6,  // 11: retool.runtime.v1.Runtime.Health:input_type -> retool.runtime.v1.HealthRequest
-	10, // 12: retool.runtime.v1.Runtime.Execute:input_type -> retool.runtime.v1.ExecuteRequest
-	12, // 13: retool.runtime.v1.Runtime.OpenSession:input_type -> retool.runtime.v1.OpenSessionRequest
-	14, // 14: retool.runtime.v1.Runtime.ExecuteInSession:input_type -> retool.runtime.v1.ExecuteInSessionRequest
-	15, // 15: retool.runtime.v1.Runtime.CloseSession:input_type -> retool.runtime.v1.CloseSessionRequest
-	2,  // 16: retool.runtime.v1.Runtime.Info:output_type -> retool.runtime.v1.InfoResponse
-	5,  // 17: retool.runtime.v1.Runtime.Configure:output_type -> retool.runtime.v1.ConfigureResponse
-	7,  // 18: retool.runtime.v1.Runtime.Health:output_type -> retool.runtime.v1.HealthResponse
-	11, // 19: retool.runtime.v1.Runtime.Execute:output_type -> retool.runtime.v1.ExecuteResponse
-	13, // 20: retool.runtime.v1.Runtime.OpenSession:output_type -> retool.runtime.v1.OpenSessionResponse
-	11, // 21: retool.runtime.v1.Runtime.ExecuteInSession:output_type -> retool.runtime.v1.ExecuteResponse
-	16, // 22: retool.runtime.v1.Runtime.CloseSession:output_type -> retool.runtime.v1.CloseSessionResponse
-	16, // [16:23] is the sub-list for method output_type
-	9,  // [9:16] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	18, // 2: retool.runtime.v1.ConfigureRequest.settings:type_name -> retool.runtime.v1.ConfigureRequest.SettingsEntry
+	5,  // 3: retool.runtime.v1.SandboxConfig.containerd:type_name -> retool.runtime.v1.ContainerdConfig
+	10, // 4: retool.runtime.v1.ExecuteRequest.files:type_name -> retool.runtime.v1.File
+	9,  // 5: retool.runtime.v1.ExecuteRequest.limits:type_name -> retool.runtime.v1.Limits
+	0,  // 6: retool.runtime.v1.ExecuteResponse.status:type_name -> retool.runtime.v1.Status
+	10, // 7: retool.runtime.v1.ExecuteResponse.files:type_name -> retool.runtime.v1.File
+	9,  // 8: retool.runtime.v1.OpenSessionRequest.limits:type_name -> retool.runtime.v1.Limits
+	11, // 9: retool.runtime.v1.ExecuteInSessionRequest.request:type_name -> retool.runtime.v1.ExecuteRequest
+	1,  // 10: retool.runtime.v1.Runtime.Info:input_type -> retool.runtime.v1.InfoRequest
+	3,  // 11: retool.runtime.v1.Runtime.Configure:input_type -> retool.runtime.v1.ConfigureRequest
+	7,  // 12: retool.runtime.v1.Runtime.Health:input_type -> retool.runtime.v1.HealthRequest
+	11, // 13: retool.runtime.v1.Runtime.Execute:input_type -> retool.runtime.v1.ExecuteRequest
+	13, // 14: retool.runtime.v1.Runtime.OpenSession:input_type -> retool.runtime.v1.OpenSessionRequest
+	15, // 15: retool.runtime.v1.Runtime.ExecuteInSession:input_type -> retool.runtime.v1.ExecuteInSessionRequest
+	16, // 16: retool.runtime.v1.Runtime.CloseSession:input_type -> retool.runtime.v1.CloseSessionRequest
+	2,  // 17: retool.runtime.v1.Runtime.Info:output_type -> retool.runtime.v1.InfoResponse
+	6,  // 18: retool.runtime.v1.Runtime.Configure:output_type -> retool.runtime.v1.ConfigureResponse
+	8,  // 19: retool.runtime.v1.Runtime.Health:output_type -> retool.runtime.v1.HealthResponse
+	12, // 20: retool.runtime.v1.Runtime.Execute:output_type -> retool.runtime.v1.ExecuteResponse
+	14, // 21: retool.runtime.v1.Runtime.OpenSession:output_type -> retool.runtime.v1.OpenSessionResponse
+	12, // 22: retool.runtime.v1.Runtime.ExecuteInSession:output_type -> retool.runtime.v1.ExecuteResponse
+	17, // 23: retool.runtime.v1.Runtime.CloseSession:output_type -> retool.runtime.v1.CloseSessionResponse
+	17, // [17:24] is the sub-list for method output_type
+	10, // [10:17] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_runtime_proto_init() }
@@ -1304,7 +1402,7 @@ func file_runtime_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_runtime_proto_rawDesc), len(file_runtime_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

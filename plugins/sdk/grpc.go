@@ -102,6 +102,10 @@ func (s *grpcServer) Configure(ctx context.Context, r *pb.ConfigureRequest) (*pb
 	if sb := r.Sandbox; sb != nil {
 		set.Sandbox = SandboxSettings{Backend: sb.Backend, WorkDirBytes: sb.WorkDirBytes,
 			ReadOnlyPaths: sb.ReadOnlyPaths, AllowNetwork: sb.AllowNetwork}
+		if c := sb.Containerd; c != nil {
+			set.Sandbox.Containerd = ContainerdSettings{Socket: c.Socket, Namespace: c.Namespace,
+				Runtime: c.Runtime, Image: c.Image, Snapshotter: c.Snapshotter}
+		}
 	}
 	return &pb.ConfigureResponse{}, toStatus(s.impl.Configure(ctx, set))
 }
@@ -160,10 +164,13 @@ func (c *grpcClient) Info(ctx context.Context) (Info, error) {
 }
 
 func (c *grpcClient) Configure(ctx context.Context, s Settings) error {
+	ct := s.Sandbox.Containerd
 	_, err := c.c.Configure(ctx, &pb.ConfigureRequest{
 		PoolSize: int32(s.PoolSize), DefaultLimits: limitsToProto(s.DefaultLimits), Settings: s.Values,
 		Sandbox: &pb.SandboxConfig{Backend: s.Sandbox.Backend, WorkDirBytes: s.Sandbox.WorkDirBytes,
-			ReadOnlyPaths: s.Sandbox.ReadOnlyPaths, AllowNetwork: s.Sandbox.AllowNetwork},
+			ReadOnlyPaths: s.Sandbox.ReadOnlyPaths, AllowNetwork: s.Sandbox.AllowNetwork,
+			Containerd: &pb.ContainerdConfig{Socket: ct.Socket, Namespace: ct.Namespace, Runtime: ct.Runtime,
+				Image: ct.Image, Snapshotter: ct.Snapshotter}},
 	})
 	return fromStatus(err)
 }

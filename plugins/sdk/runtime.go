@@ -37,10 +37,17 @@ type Info struct {
 
 // SandboxSettings choose the isolation of a runtime's workers.
 type SandboxSettings struct {
-	Backend       string // "native" or "none"
+	Backend       string // "native", "containerd" or "none"
 	WorkDirBytes  int64
 	ReadOnlyPaths []string
 	AllowNetwork  bool
+	Containerd    ContainerdSettings
+}
+
+// ContainerdSettings configure the containerd backend; empty fields take
+// its defaults. A runtime's "image" setting overrides Image.
+type ContainerdSettings struct {
+	Socket, Namespace, Runtime, Image, Snapshotter string
 }
 
 // Settings come from retool.hcl through the orchestrator.

@@ -6,6 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
+	"path/filepath"
 	"os"
 	"slices"
 	"sync"
@@ -15,6 +18,7 @@ import (
 	"github.com/retool-rl/retool/core/execution"
 	"github.com/retool-rl/retool/core/pool"
 	"github.com/retool-rl/retool/core/sandbox"
+	"github.com/retool-rl/retool/core/sandbox/containerd"
 )
 
 // WarmRuntime is the warm-interpreter helper: give it the runtime's Info
@@ -31,6 +35,7 @@ type WarmRuntime struct {
 	mu       sync.Mutex
 	closing  sync.Mutex
 	pool     *pool.Pool
+	sb       sandbox.Sandbox
 	set      Settings
 	sessions map[string]*pool.Session
 }
@@ -52,20 +57,21 @@ func (w *WarmRuntime) Configure(ctx context.Context, s Settings) error {
 	if err := s.DefaultLimits.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", execution.ErrInvalid, err)
 	}
-	driver, err := w.Driver(s.Values)
+	values := s.Values
+	if img := s.Sandbox.Containerd.Image; s.Sandbox.Backend == "containerd" && img != "" && values["image"] == "" {
+		values = maps.Clone(values)
+		if values == nil {
+			values = map[string]string{}
+		}
+		values["image"] = img
+	}
+	driver, err := w.Driver(values)
 	if err != nil {
 		return fmt.Errorf("configure %s runtime: %w", w.Meta.Name, err)
 	}
-	var sb sandbox.Sandbox
-	switch s.Sandbox.Backend {
-	case "", "native":
-		sb = sandbox.NewNative(true)
-	case "none":
-		sb = sandbox.NewNative(false)
-	case "containerd":
-		return fmt.Errorf("sandbox backend \"containerd\" is not built yet (it is planned); use \"native\" or \"none\"")
-	default:
-		return fmt.Errorf("%w: sandbox backend %q is not available in this runtime (native, none)", execution.ErrInvalid, s.Sandbox.Backend)
+	sb, err := newSandbox(ctx, s.Sandbox, values)
+	if err != nil {
+		return fmt.Errorf("configure %s runtime: %w", w.Meta.Name, err)
 	}
 	driver.ReadOnlyPaths = append(driver.ReadOnlyPaths, s.Sandbox.ReadOnlyPaths...)
 	log := w.Logger
@@ -78,16 +84,44 @@ func (w *WarmRuntime) Configure(ctx context.Context, s Settings) error {
 		AllowNetwork: s.Sandbox.AllowNetwork, Logger: log,
 	})
 	if err != nil {
+		closeSandbox(sb)
 		return err
 	}
 	w.mu.Lock()
-	old := w.pool
-	w.pool, w.set = p, s
+	old, oldSB := w.pool, w.sb
+	w.pool, w.sb, w.set = p, sb, s
 	w.mu.Unlock()
 	if old != nil {
 		old.Close()
+		closeSandbox(oldSB)
 	}
 	return nil
+}
+
+// newSandbox builds the backend the settings name; a runtime's "image"
+// setting picks its containerd image.
+func newSandbox(ctx context.Context, s SandboxSettings, values map[string]string) (sandbox.Sandbox, error) {
+	switch s.Backend {
+	case "", "native":
+		return sandbox.NewNative(true), nil
+	case "none":
+		return sandbox.NewNative(false), nil
+	case "containerd":
+		c := s.Containerd
+		if img := values["image"]; img != "" {
+			c.Image = img
+		}
+		return containerd.NewSandbox(ctx, containerd.SandboxConfig{Image: c.Image, Config: containerd.Config{
+			Socket: c.Socket, Namespace: c.Namespace, Runtime: c.Runtime, Snapshotter: c.Snapshotter}})
+	}
+	return nil, fmt.Errorf("%w: sandbox backend %q is not available in this runtime (native, containerd, none)", execution.ErrInvalid, s.Backend)
+}
+
+// closeSandbox releases a backend's connection once its pool is closed.
+func closeSandbox(sb sandbox.Sandbox) {
+	if c, ok := sb.(io.Closer); ok {
+		_ = c.Close()
+	}
 }
 
 func (w *WarmRuntime) current(ctx context.Context) (*pool.Pool, error) {
@@ -211,24 +245,34 @@ func (w *WarmRuntime) Close() error {
 	w.closing.Lock()
 	defer w.closing.Unlock()
 	w.mu.Lock()
-	p := w.pool
-	w.pool = nil
+	p, sb := w.pool, w.sb
+	w.pool, w.sb = nil, nil
 	for id, s := range w.sessions {
 		_ = s.Close()
 		delete(w.sessions, id)
 	}
 	w.mu.Unlock()
 	if p != nil {
-		return p.Close()
+		err := p.Close()
+		closeSandbox(sb)
+		return err
 	}
 	return nil
 }
 
-// Interpreter returns the "interpreter" setting or def, checked to exist.
+// Interpreter returns the "interpreter" setting or def, checked to exist
+// on the host. With an "image" setting it lives in that image instead,
+// where the worker's start checks it.
 func Interpreter(values map[string]string, def string) (string, error) {
 	path := def
 	if v := values["interpreter"]; v != "" {
 		path = v
+	}
+	if values["image"] != "" {
+		if !filepath.IsAbs(path) {
+			return "", fmt.Errorf("interpreter %s: expected an absolute path inside image %s", path, values["image"])
+		}
+		return path, nil
 	}
 	fi, err := os.Stat(path)
 	if err != nil {

@@ -2,6 +2,7 @@ package containerd
 
 import (
 	"context"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"net"
@@ -45,6 +46,10 @@ type SandboxConfig struct {
 	// must hold the interpreter itself and is pulled when containerd does
 	// not have it (where a registry is reachable).
 	Image string
+	// Init is the binary mounted as each container's init; empty means
+	// this process's executable. It must link core/sandbox, and be static
+	// (CGO_ENABLED=0) for images without a compatible C library.
+	Init string
 }
 
 // Sandbox runs each worker as a containerd task. It implements
@@ -57,7 +62,11 @@ type Sandbox struct {
 	hostBind bool // the host image: bind the host's system directories
 	self     string
 	seq      atomic.Uint64
-	wg       sync.WaitGroup
+	// Removals that failed (a daemon that is down) are retried in the
+	// background until they succeed or the sandbox is closed.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	retries sync.WaitGroup
 }
 
 var _ sandbox.Sandbox = (*Sandbox)(nil)
@@ -65,15 +74,19 @@ var _ sandbox.Sandbox = (*Sandbox)(nil)
 // NewSandbox connects to containerd, prepares the image and removes the
 // workers of earlier processes that died without removing them.
 func NewSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbox, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("containerd sandbox: find own binary: %w", err)
+	self := cfg.Init
+	if self == "" {
+		var err error
+		if self, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("containerd sandbox: find own binary: %w", err)
+		}
 	}
 	c, err := Connect(ctx, cfg.Config)
 	if err != nil {
 		return nil, err
 	}
 	s := &Sandbox{c: c, self: self}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	ref := cfg.Image
 	if ref == "" {
 		ref, s.hostBind = HostImage, true
@@ -138,10 +151,11 @@ func (s *Sandbox) Isolated() bool { return true }
 // Client is the backend's connection (for leak checks and doctor).
 func (s *Sandbox) Client() *Client { return s.c }
 
-// Close waits for workers being removed in the background and closes the
+// Close gives removals that failed one last try and closes the
 // connection. Workers still open are not stopped: their pools own them.
 func (s *Sandbox) Close() error {
-	s.wg.Wait()
+	s.cancel()
+	s.retries.Wait()
 	return s.c.Close()
 }
 
@@ -256,8 +270,12 @@ func (w *worker) start(ctx context.Context, spec sandbox.Spec) error {
 		select {
 		case <-w.done:
 			log, _ := os.ReadFile(filepath.Join(dir, "init.log"))
-			return fmt.Errorf("container init exited with status %d before taking the program: %s",
-				w.status, strings.TrimSpace(string(log)))
+			hint := ""
+			if !w.s.hostBind && dynamic(w.s.self) {
+				hint = fmt.Sprintf(" (%s is dynamically linked: images without a compatible C library need a static build, CGO_ENABLED=0)", w.s.self)
+			}
+			return fmt.Errorf("container init exited with status %d before taking the program: %s%s",
+				w.status, strings.TrimSpace(string(log)), hint)
 		default:
 		}
 		return err
@@ -481,11 +499,36 @@ func (w *worker) OOMKills() (uint64, error) {
 }
 
 // Close kills the task and deletes it, the container with its snapshot
-// and the worker's directory. Errors (a daemon that is down) are
-// returned; sweep removes what is left once the daemon is back.
+// and the worker's directory. When that fails (a daemon that is down) the
+// error is returned and the removal retried in the background.
 func (w *worker) Close() error {
-	w.once.Do(func() { w.err = w.remove() })
+	w.once.Do(func() {
+		w.err = w.remove()
+		if w.err != nil {
+			w.s.retries.Add(1)
+			go w.retryRemove()
+		}
+	})
 	return w.err
+}
+
+// retryRemove tries again every second while the sandbox is open, and
+// once more when it closes.
+func (w *worker) retryRemove() {
+	defer w.s.retries.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-w.s.ctx.Done():
+			_ = w.remove()
+			return
+		}
+		if w.remove() == nil {
+			return
+		}
+	}
 }
 
 func (w *worker) remove() error {
@@ -567,4 +610,19 @@ func sanitize(s string) string {
 		}
 		return '_'
 	}, s)
+}
+
+// dynamic reports whether the ELF binary at path asks for a loader.
+func dynamic(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return true
+		}
+	}
+	return false
 }

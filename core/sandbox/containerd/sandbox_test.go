@@ -1,8 +1,11 @@
 package containerd
 
 import (
+	"bytes"
 	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -74,4 +77,168 @@ func TestSandboxPool(t *testing.T) {
 			}
 		})
 	}
+}
+
+// importBareImage imports an image of mount points only: no interpreter,
+// no C library.
+func importBareImage(t *testing.T, ref string) {
+	t.Helper()
+	c := newTestClient(t)
+	layout, err := hostImageLayout(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.c.Import(c.ns(context.Background()), bytes.NewReader(layout)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// staticInit builds testdata/init without cgo.
+func staticInit(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "init")
+	cmd := exec.Command("go", "build", "-o", bin, "./testdata/init")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build static init: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestSandboxBadImages(t *testing.T) {
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	importBareImage(t, "retool.local/bare:test")
+	static := staticInit(t)
+	self, _ := os.Executable()
+	tests := []struct {
+		name       string
+		image      string
+		init       string
+		newErr     string   // NewSandbox's error, when it must fail
+		startParts []string // what the pool's start error must say
+	}{
+		{name: "missing image", image: "retool.local/missing:test",
+			newErr: "containerd: image retool.local/missing:test is not in namespace " + testCfg.Namespace + " and pulling it failed"},
+		{name: "image without the interpreter", image: "retool.local/bare:test", init: static,
+			startParts: []string{"start /usr/bin/python3", "no such file or directory"}},
+		{name: "dynamic init in an image without libc", image: "retool.local/bare:test", init: self,
+			startParts: []string{"container init exited", "is dynamically linked", "CGO_ENABLED=0"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			s, err := NewSandbox(ctx, SandboxConfig{Config: testCfg, Image: tc.image, Init: tc.init})
+			if tc.newErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tc.newErr) {
+					t.Fatalf("NewSandbox error = %v, want prefix %q", err, tc.newErr)
+				}
+				t.Logf("%v", err)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			_, err = pool.New(ctx, pool.Config{Name: "bad", Size: 1, Sandbox: s,
+				Driver: pool.Driver{Path: python, Args: []string{"python3"}, StartTimeout: 20 * time.Second}})
+			if err == nil {
+				t.Fatal("pool started on an image without python")
+			}
+			for _, part := range tc.startParts {
+				if !strings.Contains(err.Error(), part) {
+					t.Errorf("error %q does not say %q", err, part)
+				}
+			}
+			t.Logf("%v", err)
+			assertNoLeaks(t, s.Client())
+		})
+	}
+}
+
+// TestSandboxDaemonRestart kills containerd under a running pool: the
+// warm worker goes on where it needs nothing of containerd (the shim keeps
+// its container running), an execution that does need it fails at once
+// with a clear error, the worker is recreated once the daemon is back,
+// and nothing is left behind.
+func TestSandboxDaemonRestart(t *testing.T) {
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	s, err := NewSandbox(context.Background(), SandboxConfig{Config: testCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p := pythonPool(t, s, 1)
+	lim := func(mb int64) execution.Limits {
+		return execution.Limits{WallTime: 5 * time.Second, MemoryBytes: mb << 20, Pids: 32}
+	}
+	run := func(code string, l execution.Limits) (execution.Result, time.Duration, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		start := time.Now()
+		res, err := p.Execute(ctx, &execution.Request{Code: code, Limits: l})
+		return res, time.Since(start), err
+	}
+	if res, _, err := run("print(1)", lim(128)); err != nil || res.Status != execution.Finished {
+		t.Fatalf("before: %v %v %s", err, res.Status, res.Message)
+	}
+	if err := testDaemon.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	restarted := false
+	defer func() {
+		if !restarted {
+			testDaemon.Restart()
+		}
+	}()
+	if res, _, err := run("print(2)", lim(128)); err != nil || res.Status != execution.Finished || string(res.Stdout) != "2\n" {
+		t.Errorf("daemon down, same limits: %v %v %q %s", err, res.Status, res.Stdout, res.Message)
+	}
+	res, took, err := run("print(3)", lim(200))
+	t.Logf("daemon down, new limits: %v %q after %v", res.Status, res.Message, took)
+	if err != nil || res.Status != execution.SandboxError || !strings.Contains(res.Message, "set limits") {
+		t.Errorf("daemon down, new limits: %v %v %q; want SandboxError about the limits", err, res.Status, res.Message)
+	}
+	if took > 5*time.Second {
+		t.Errorf("the error took %v", took)
+	}
+	_, _, err = run("print(4)", lim(200))
+	t.Logf("daemon down, no worker: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "no ctr-testsandboxdaemonrestart worker is running") {
+		t.Errorf("daemon down, no worker: error %v", err)
+	}
+	if err := testDaemon.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+	back := time.Now()
+	for {
+		res, _, err := run("print(5)", lim(200))
+		if err == nil && res.Status == execution.Finished {
+			break
+		}
+		if time.Since(back) > 30*time.Second {
+			t.Fatalf("pool not back 30s after the restart: %v %v %q", err, res.Status, res.Message)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("worker back %v after the daemon", time.Since(back).Round(time.Millisecond))
+	for i := range 4 {
+		if res, _, err := run("print(6)", lim(128+int64(i))); err != nil || res.Status != execution.Finished {
+			t.Errorf("after the restart: %v %v %q", err, res.Status, res.Message)
+		}
+	}
+	p.Close()
+	// The worker retired while the daemon was down is removed by retries.
+	var l Leaks
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		if l, err = s.Client().Leaks(context.Background()); err == nil && l.Zero() {
+			return
+		}
+	}
+	t.Errorf("left behind after the restart: %+v %v", l, err)
 }
