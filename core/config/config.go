@@ -50,6 +50,7 @@ type Containerd struct {
 	Runtime     string // shim runtime: io.containerd.runc.v2, or runsc's io.containerd.runsc.v1
 	Image       string // workers' image; "" builds retool's host image locally
 	Snapshotter string
+	StateDir    string // host dir for runc's state and the workers' sockets and files
 }
 
 // Runtime configures one runtime plugin (a `runtime "name"` block).

@@ -59,6 +59,7 @@ type containerdBlock struct {
 	Runtime     *hcl.Attribute `hcl:"runtime,optional"`
 	Image       *hcl.Attribute `hcl:"image,optional"`
 	Snapshotter *hcl.Attribute `hcl:"snapshotter,optional"`
+	StateDir    *hcl.Attribute `hcl:"state_dir,optional"`
 }
 
 type runtimeBlock struct {
@@ -166,7 +167,7 @@ func (d *decoder) apply(fs *fileSchema, replaceJob bool) {
 			}{
 				{cb.Socket, "socket", &ct.Socket}, {cb.Namespace, "namespace", &ct.Namespace},
 				{cb.Runtime, "runtime", &ct.Runtime}, {cb.Image, "image", &ct.Image},
-				{cb.Snapshotter, "snapshotter", &ct.Snapshotter},
+				{cb.Snapshotter, "snapshotter", &ct.Snapshotter}, {cb.StateDir, "state_dir", &ct.StateDir},
 			} {
 				if v, ok := decodeAttr[string](d, f.attr, "sandbox.containerd."+f.key); ok {
 					*f.dst = v

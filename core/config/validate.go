@@ -65,6 +65,10 @@ func (c *Config) validate() hcl.Diagnostics {
 		v.add("sandbox.containerd.socket", "Invalid containerd socket",
 			fmt.Sprintf("socket = %q is not an absolute path; expected containerd's socket, e.g. \"/run/containerd/containerd.sock\".", s))
 	}
+	if s := c.Sandbox.Containerd.StateDir; s != "" && !filepath.IsAbs(s) {
+		v.add("sandbox.containerd.state_dir", "Invalid containerd state_dir",
+			fmt.Sprintf("state_dir = %q is not an absolute path; expected a host directory such as \"/run/retool/containerd\".", s))
+	}
 	if ns := c.Sandbox.Containerd.Namespace; ns != "" && !containerdNamespace.MatchString(ns) {
 		v.add("sandbox.containerd.namespace", "Invalid containerd namespace",
 			fmt.Sprintf("namespace = %q: expected letters, digits, '_', '-' or '.', starting with a letter or digit, e.g. \"retool\".", ns))

@@ -364,8 +364,10 @@ type ContainerdConfig struct {
 	// Shim runtime: "io.containerd.runc.v2" (default) or runsc's "io.containerd.runsc.v1".
 	Runtime string `protobuf:"bytes,3,opt,name=runtime,proto3" json:"runtime,omitempty"`
 	// The workers' image; empty: retool's host image, built locally.
-	Image         string `protobuf:"bytes,4,opt,name=image,proto3" json:"image,omitempty"`
-	Snapshotter   string `protobuf:"bytes,5,opt,name=snapshotter,proto3" json:"snapshotter,omitempty"`
+	Image       string `protobuf:"bytes,4,opt,name=image,proto3" json:"image,omitempty"`
+	Snapshotter string `protobuf:"bytes,5,opt,name=snapshotter,proto3" json:"snapshotter,omitempty"`
+	// Host directory for runc's state and the workers' sockets and files.
+	StateDir      string `protobuf:"bytes,6,opt,name=state_dir,json=stateDir,proto3" json:"state_dir,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -431,6 +433,13 @@ func (x *ContainerdConfig) GetImage() string {
 func (x *ContainerdConfig) GetSnapshotter() string {
 	if x != nil {
 		return x.Snapshotter
+	}
+	return ""
+}
+
+func (x *ContainerdConfig) GetStateDir() string {
+	if x != nil {
+		return x.StateDir
 	}
 	return ""
 }
@@ -1238,13 +1247,14 @@ const file_runtime_proto_rawDesc = "" +
 	"\rallow_network\x18\x04 \x01(\bR\fallowNetwork\x12C\n" +
 	"\n" +
 	"containerd\x18\x05 \x01(\v2#.retool.runtime.v1.ContainerdConfigR\n" +
-	"containerd\"\x9a\x01\n" +
+	"containerd\"\xb7\x01\n" +
 	"\x10ContainerdConfig\x12\x16\n" +
 	"\x06socket\x18\x01 \x01(\tR\x06socket\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x18\n" +
 	"\aruntime\x18\x03 \x01(\tR\aruntime\x12\x14\n" +
 	"\x05image\x18\x04 \x01(\tR\x05image\x12 \n" +
-	"\vsnapshotter\x18\x05 \x01(\tR\vsnapshotter\"\x13\n" +
+	"\vsnapshotter\x18\x05 \x01(\tR\vsnapshotter\x12\x1b\n" +
+	"\tstate_dir\x18\x06 \x01(\tR\bstateDir\"\x13\n" +
 	"\x11ConfigureResponse\"\x0f\n" +
 	"\rHealthRequest\"\xc2\x01\n" +
 	"\x0eHealthResponse\x12\x14\n" +

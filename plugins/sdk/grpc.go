@@ -104,7 +104,7 @@ func (s *grpcServer) Configure(ctx context.Context, r *pb.ConfigureRequest) (*pb
 			ReadOnlyPaths: sb.ReadOnlyPaths, AllowNetwork: sb.AllowNetwork}
 		if c := sb.Containerd; c != nil {
 			set.Sandbox.Containerd = ContainerdSettings{Socket: c.Socket, Namespace: c.Namespace,
-				Runtime: c.Runtime, Image: c.Image, Snapshotter: c.Snapshotter}
+				Runtime: c.Runtime, Image: c.Image, Snapshotter: c.Snapshotter, StateDir: c.StateDir}
 		}
 	}
 	return &pb.ConfigureResponse{}, toStatus(s.impl.Configure(ctx, set))
@@ -170,7 +170,7 @@ func (c *grpcClient) Configure(ctx context.Context, s Settings) error {
 		Sandbox: &pb.SandboxConfig{Backend: s.Sandbox.Backend, WorkDirBytes: s.Sandbox.WorkDirBytes,
 			ReadOnlyPaths: s.Sandbox.ReadOnlyPaths, AllowNetwork: s.Sandbox.AllowNetwork,
 			Containerd: &pb.ContainerdConfig{Socket: ct.Socket, Namespace: ct.Namespace, Runtime: ct.Runtime,
-				Image: ct.Image, Snapshotter: ct.Snapshotter}},
+				Image: ct.Image, Snapshotter: ct.Snapshotter, StateDir: ct.StateDir}},
 	})
 	return fromStatus(err)
 }

@@ -47,7 +47,7 @@ type SandboxSettings struct {
 // ContainerdSettings configure the containerd backend; empty fields take
 // its defaults. A runtime's "image" setting overrides Image.
 type ContainerdSettings struct {
-	Socket, Namespace, Runtime, Image, Snapshotter string
+	Socket, Namespace, Runtime, Image, Snapshotter, StateDir string
 }
 
 // Settings come from retool.hcl through the orchestrator.

@@ -112,7 +112,8 @@ func newSandbox(ctx context.Context, s SandboxSettings, values map[string]string
 			c.Image = img
 		}
 		return containerd.NewSandbox(ctx, containerd.SandboxConfig{Image: c.Image, Config: containerd.Config{
-			Socket: c.Socket, Namespace: c.Namespace, Runtime: c.Runtime, Snapshotter: c.Snapshotter}})
+			Socket: c.Socket, Namespace: c.Namespace, Runtime: c.Runtime, Snapshotter: c.Snapshotter,
+			StateDir: c.StateDir}})
 	}
 	return nil, fmt.Errorf("%w: sandbox backend %q is not available in this runtime (native, containerd, none)", execution.ErrInvalid, s.Backend)
 }
