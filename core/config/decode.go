@@ -46,10 +46,10 @@ type evalBlock struct {
 }
 
 type sandboxBlock struct {
-	Backend       *hcl.Attribute `hcl:"backend,optional"`
-	WorkDirMB     *hcl.Attribute `hcl:"work_dir_mb,optional"`
-	ReadOnlyPaths *hcl.Attribute `hcl:"read_only_paths,optional"`
-	AllowNetwork  *hcl.Attribute `hcl:"allow_network,optional"`
+	Backend       *hcl.Attribute   `hcl:"backend,optional"`
+	WorkDirMB     *hcl.Attribute   `hcl:"work_dir_mb,optional"`
+	ReadOnlyPaths *hcl.Attribute   `hcl:"read_only_paths,optional"`
+	AllowNetwork  *hcl.Attribute   `hcl:"allow_network,optional"`
 	Containerd    *containerdBlock `hcl:"containerd,block"`
 }
 

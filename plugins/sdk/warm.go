@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"path/filepath"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 
