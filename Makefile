@@ -11,7 +11,7 @@ DEB_PKGS  := python3 python3-sympy python3-numpy nodejs runc
 CONTAINERD_VERSION := v2.4.2
 CONTAINERD_BIN     := $(CURDIR)/$(BIN)/containerd
 
-.PHONY: build run test deps containerd-bin bench bench-train bench-matmul generate check-generated clean
+.PHONY: build run test deps containerd-bin bench bench-containerd bench-train bench-matmul generate check-generated clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/retool ./cmd/retool
@@ -54,6 +54,11 @@ bench: deps build
 	$(GO) test -run '^$$' -bench 'WorkerStart' -benchtime 20x -count 5 ./bench/...
 	$(GO) test -run '^$$' -bench 'RolloutSandbox' -benchtime 10x -count 5 ./bench/...
 	$(GO) test -run '^$$' -bench 'RunOverhead' -benchtime 10x -count 5 ./trainer/rollout/
+
+# bench-containerd: warm executions on the containerd backend against the
+# native one in the same run (a private daemon) -> bench/results/containerd.md
+bench-containerd: deps containerd-bin
+	RETOOL_CONTAINERD_BIN=$(CONTAINERD_BIN) $(GO) run ./bench/containerd -out bench/results
 
 # bench-train runs the default train job from scratch and keeps its report
 # (wall time, the final table, the plots) as bench/results/train.md, with

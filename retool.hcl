@@ -13,6 +13,16 @@ sandbox {
   work_dir_mb     = 64       # tmpfs size of the per-execution work dir
   read_only_paths = []       # extra host paths visible read-only, e.g. "/opt/julia"
   allow_network   = false
+
+  # Used when backend = "containerd": each warm worker is a container (a
+  # task) running the same fork-server driver; executions fork inside it.
+  containerd {
+    socket    = "/run/containerd/containerd.sock"
+    namespace = "retool"
+    runtime   = "io.containerd.runc.v2" # gVisor: "io.containerd.runsc.v1" (runsc registered in containerd's config)
+    image     = ""                      # "": retool.local/host:2, built here (host /usr and /etc read-only); a runtime's settings.image overrides
+    state_dir = "/run/retool/containerd"
+  }
 }
 
 runtime "python" {

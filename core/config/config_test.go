@@ -22,6 +22,7 @@ var update = flag.Bool("update", false, "update the golden files in testdata/err
 var overlayVars = []string{
 	"RETOOL_PLUGIN_DIR", "RETOOL_LOG_LEVEL", "RETOOL_SANDBOX_BACKEND",
 	"RETOOL_SERVER_ADDR", "RETOOL_SERVER_TOKEN", "RETOOL_POOL_SIZE",
+	"RETOOL_SANDBOX_CONTAINERD_SOCKET", "RETOOL_SANDBOX_CONTAINERD_RUNTIME", "RETOOL_SANDBOX_CONTAINERD_IMAGE",
 }
 
 // clearEnv empties every RETOOL_* variable for the test (viper ignores
@@ -297,6 +298,8 @@ func TestErrorsGolden(t *testing.T) {
 		{"duplicate_job", `Duplicate job block; Only one job block is allowed.`},
 		{"empty_traces", `traces is empty`},
 		{"syntax_error", `Invalid expression`},
+		{"containerd_block", `containerd_block.hcl:7:5: Unsupported argument; An argument named "snapshoter" is not expected here. Did you mean "snapshotter"?`},
+		{"containerd_invalid", `containerd_invalid.hcl:4:17: Invalid containerd socket; socket = "run/containerd/containerd.sock" is not an absolute path`},
 		{"missing_label", `Missing name for runtime`},
 		{"relative_read_only_path", `is not an absolute path`},
 	}
@@ -438,6 +441,45 @@ runtime "julia" {
 				t.Errorf("got %+v, want %+v", got, w)
 			}
 		})
+	}
+}
+
+func TestContainerdSettings(t *testing.T) {
+	clearEnv(t)
+	def := mustParse(t, "", "retool.hcl")
+	want := Containerd{Socket: "/run/containerd/containerd.sock", Namespace: "retool",
+		Runtime: "io.containerd.runc.v2", StateDir: "/run/retool/containerd"}
+	if def.Sandbox.Containerd != want {
+		t.Errorf("defaults: %+v, want %+v", def.Sandbox.Containerd, want)
+	}
+	c := mustParse(t, `
+sandbox {
+  backend = "containerd"
+  containerd {
+    socket      = "/srv/ctrd.sock"
+    namespace   = "rl-team"
+    image       = "registry.local/py:3.11"
+    snapshotter = "native"
+  }
+}
+`, "retool.hcl")
+	want = Containerd{Socket: "/srv/ctrd.sock", Namespace: "rl-team", Runtime: "io.containerd.runc.v2",
+		Image: "registry.local/py:3.11", Snapshotter: "native", StateDir: "/run/retool/containerd"}
+	if c.Sandbox.Backend != "containerd" || c.Sandbox.Containerd != want {
+		t.Errorf("file: %q %+v, want %+v", c.Sandbox.Backend, c.Sandbox.Containerd, want)
+	}
+	t.Setenv("RETOOL_SANDBOX_CONTAINERD_SOCKET", "/env/ctrd.sock")
+	t.Setenv("RETOOL_SANDBOX_CONTAINERD_RUNTIME", "io.containerd.runsc.v1")
+	if err := c.Overlay(viper.New()); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Sandbox.Containerd; got.Socket != "/env/ctrd.sock" || got.Runtime != "io.containerd.runsc.v1" || got.Image != want.Image {
+		t.Errorf("env over file: %+v", got)
+	}
+	t.Setenv("RETOOL_SANDBOX_CONTAINERD_SOCKET", "ctrd.sock")
+	err := c.Overlay(viper.New())
+	if err == nil || !strings.Contains(err.Error(), "RETOOL_SANDBOX_CONTAINERD_SOCKET (environment): Invalid containerd socket") {
+		t.Errorf("relative socket from the environment: %v", err)
 	}
 }
 

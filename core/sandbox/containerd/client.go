@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	runcopts "github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -35,7 +36,9 @@ type Config struct {
 	Namespace string
 	// Snapshotter unpacks the image and creates each run's rootfs view.
 	Snapshotter string
-	// Runtime is the shim runtime; only runc.v2 has been tried.
+	// Runtime is the shim runtime: runc's (the default) or another one
+	// containerd knows, such as gVisor's io.containerd.runsc.v1. Only runc
+	// has run here; runsc is not installable on these machines.
 	Runtime string
 	// StateDir holds runc's state (runc/) and the stdio FIFOs (fifo/),
 	// which otherwise land under /run/containerd.
@@ -124,6 +127,16 @@ func (c *Client) Version(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("containerd: version: %w", err)
 	}
 	return v.Version, nil
+}
+
+// runtime picks the shim runtime. runc's options keep its state out of
+// /run/containerd/runc/<namespace>; other shims (runsc's) take their own
+// options from containerd's config and get none from here.
+func (c *Client) runtime() containerd.NewContainerOpts {
+	if c.cfg.Runtime == DefaultRuntime {
+		return containerd.WithRuntime(c.cfg.Runtime, &runcopts.Options{Root: filepath.Join(c.cfg.StateDir, "runc")})
+	}
+	return containerd.WithRuntime(c.cfg.Runtime, nil)
 }
 
 // ns puts the client's namespace on ctx: the default namespace option

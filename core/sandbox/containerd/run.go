@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	runcopts "github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/pkg/cio"
@@ -136,8 +135,7 @@ func (c *Client) Run(ctx context.Context, spec Spec) (res Result, err error) {
 	}
 	ctr, err := c.c.NewContainer(ctx, id,
 		containerd.WithSnapshotter(c.cfg.Snapshotter),
-		// Keep runc's state out of /run/containerd/runc/<namespace>.
-		containerd.WithRuntime(c.cfg.Runtime, &runcopts.Options{Root: filepath.Join(c.cfg.StateDir, "runc")}),
+		c.runtime(),
 		containerd.WithNewSnapshotView(id, img),
 		containerd.WithNewSpec(c.specOpts(img, spec)...),
 	)

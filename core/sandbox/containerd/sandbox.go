@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	runcopts "github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/core/leases"
@@ -229,7 +228,7 @@ func (w *worker) start(ctx context.Context, spec sandbox.Spec) error {
 	lctx := leases.WithLease(ctx, lease.ID)
 	w.ctr, err = c.c.NewContainer(lctx, w.id,
 		containerd.WithSnapshotter(c.cfg.Snapshotter),
-		containerd.WithRuntime(c.cfg.Runtime, &runcopts.Options{Root: filepath.Join(c.cfg.StateDir, "runc")}),
+		c.runtime(),
 		containerd.WithNewSnapshot(w.id, w.s.image),
 		containerd.WithContainerLabels(map[string]string{ownerLabel: strconv.Itoa(os.Getpid())}),
 		containerd.WithNewSpec(w.specOpts(spec)...),

@@ -1,0 +1,9 @@
+sandbox {
+  backend = "containerd"
+  containerd {
+    socket     = "run/containerd/containerd.sock"
+    namespace  = "retool/test"
+    state_dir  = "state"
+    snapshoter = "overlayfs"
+  }
+}
