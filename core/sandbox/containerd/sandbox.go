@@ -214,6 +214,15 @@ func (w *worker) start(ctx context.Context, spec sandbox.Spec) error {
 	if err != nil {
 		return fmt.Errorf("listen for the container init: %w", err)
 	}
+	// Only the container's root (a mapped id) may connect.
+	if err := os.Chown(sock, w.hostUID(), w.hostUID()); err != nil {
+		ln.Close()
+		return fmt.Errorf("listen for the container init: %w", err)
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("listen for the container init: %w", err)
+	}
 	// The listener goes once the init has connected: code that runs later
 	// in the container finds nothing to connect to.
 	defer ln.Close()
@@ -226,10 +235,13 @@ func (w *worker) start(ctx context.Context, spec sandbox.Spec) error {
 		return fmt.Errorf("create lease: %w", err)
 	}
 	lctx := leases.WithLease(ctx, lease.ID)
+	ids := w.idMap()
 	w.ctr, err = c.c.NewContainer(lctx, w.id,
 		containerd.WithSnapshotter(c.cfg.Snapshotter),
 		c.runtime(),
-		containerd.WithNewSnapshot(w.id, w.s.image),
+		// The rootfs is chowned into the worker's id range once per range
+		// and image (a committed snapshot, reused by later workers).
+		containerd.WithUserNSRemappedSnapshot(w.id, w.s.image, ids, ids),
 		containerd.WithContainerLabels(map[string]string{ownerLabel: strconv.Itoa(os.Getpid())}),
 		containerd.WithNewSpec(w.specOpts(spec)...),
 	)
@@ -345,6 +357,7 @@ func (w *worker) specOpts(spec sandbox.Spec) []oci.SpecOpts {
 	caps := sandbox.WorkerCapabilities()
 	opts := []oci.SpecOpts{
 		oci.WithImageConfig(w.s.image),
+		oci.WithUserNamespace(w.idMap(), w.idMap()),
 		oci.WithProcessArgs(sandbox.ContainerInitPath, "/.retool/init.sock"),
 		oci.WithEnv([]string{"PATH=/usr/bin:/bin"}),
 		oci.WithProcessCwd("/"),
@@ -457,6 +470,22 @@ func withSeccomp() oci.SpecOpts {
 		s.Linux.Seccomp = sc
 		return nil
 	}
+}
+
+// Each worker's user namespace maps its ids to a range of host ids of its
+// own, far above real accounts and the native backend's ranges: the
+// container's root is no host root, executions of two workers never
+// share a host id (nor a per-user process count).
+const (
+	uidBase  = 1 << 25
+	uidRange = 65536
+	uidSlots = 256
+)
+
+func (w *worker) hostUID() int { return uidBase + int(w.seq%uidSlots)*uidRange }
+
+func (w *worker) idMap() []specs.LinuxIDMapping {
+	return []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(w.hostUID()), Size: uidRange}}
 }
 
 func (w *worker) Pid() int              { return w.pid }

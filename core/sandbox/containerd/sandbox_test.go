@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,22 @@ func TestSandboxPool(t *testing.T) {
 		{"read-only root", "open('/x', 'w')", execution.Failed, ""},
 		{"after all that", "print(6*7)", execution.Finished, "42\n"},
 	}
+	t.Run("own host ids", func(t *testing.T) {
+		// The container's root and the execution user are ids of the
+		// worker's own range on the host, not host root or uid 1000.
+		res, err := p.Execute(context.Background(), &execution.Request{Code: "print(open('/proc/self/uid_map').read())", Limits: small})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Fields(string(res.Stdout))
+		if len(f) != 3 || f[0] != "0" || f[2] != strconv.Itoa(uidRange) {
+			t.Fatalf("uid_map %q", res.Stdout)
+		}
+		host, _ := strconv.Atoi(f[1])
+		if host < uidBase || host >= uidBase+uidSlots*uidRange || (host-uidBase)%uidRange != 0 {
+			t.Errorf("container root is host uid %d, want a range start in [%d, %d)", host, uidBase, uidBase+uidSlots*uidRange)
+		}
+	})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			res, err := p.Execute(context.Background(), &execution.Request{Code: tc.code, Limits: small})

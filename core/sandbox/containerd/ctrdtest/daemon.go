@@ -54,6 +54,11 @@ func Start() (d *Daemon, skip string, err error) {
 	if err != nil {
 		return nil, "", err
 	}
+	// Containers run in user namespaces: their mapped root must be able to
+	// pass through to the rootfs and the worker dirs below.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return nil, "", errors.Join(err, os.RemoveAll(dir))
+	}
 	d = &Daemon{Dir: dir, bin: bin, Namespace: fmt.Sprintf("retool-ctrd-test-%d", os.Getpid()),
 		Socket: filepath.Join(dir, "containerd.sock"), StateDir: filepath.Join(dir, "run")}
 	if _, err := os.Stat("/run/containerd"); errors.Is(err, fs.ErrNotExist) {
