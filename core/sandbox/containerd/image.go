@@ -6,6 +6,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"time"
@@ -29,22 +33,11 @@ func (c *Client) EnsureHostImage(ctx context.Context, ref string) error {
 	ctx = c.ns(ctx)
 	img, err := c.c.GetImage(ctx, ref)
 	if errdefs.IsNotFound(err) {
-		layout, lerr := hostImageLayout(ref)
+		layout, lerr := HostImageArchive(ref)
 		if lerr != nil {
 			return fmt.Errorf("containerd: build image %s: %w", ref, lerr)
 		}
-		imgs, ierr := c.c.Import(ctx, bytes.NewReader(layout))
-		if ierr != nil {
-			return fmt.Errorf("containerd: import image %s: %w", ref, ierr)
-		}
-		for _, im := range imgs {
-			if im.Name == ref {
-				img = containerd.NewImage(c.c, im)
-			}
-		}
-		if img == nil {
-			return fmt.Errorf("containerd: import image %s: not among the imported images", ref)
-		}
+		return c.Import(ctx, ref, layout)
 	} else if err != nil {
 		return fmt.Errorf("containerd: get image %s: %w", ref, err)
 	}
@@ -62,18 +55,136 @@ func (c *Client) EnsureHostImage(ctx context.Context, ref string) error {
 	return nil
 }
 
-// hostImageLayout returns an OCI image layout, as a tar stream, holding
-// one image named ref for the running platform.
-func hostImageLayout(ref string) ([]byte, error) {
+// Import imports an OCI archive (an image layout as a tar stream) and
+// unpacks the image named ref from it.
+func (c *Client) Import(ctx context.Context, ref string, archive []byte) error {
+	ctx = c.ns(ctx)
+	imgs, err := c.c.Import(ctx, bytes.NewReader(archive))
+	if err != nil {
+		return fmt.Errorf("containerd: import image %s: %w", ref, err)
+	}
+	for _, im := range imgs {
+		if im.Name == ref {
+			img := containerd.NewImage(c.c, im)
+			if err := img.Unpack(ctx, c.cfg.Snapshotter); err != nil {
+				return fmt.Errorf("containerd: unpack image %s: %w", ref, err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("containerd: import image %s: not among the imported images", ref)
+}
+
+// HostImageArchive returns the host image as an OCI archive: one layer
+// of mount points and the merged-/usr symlinks. It is only useful with
+// the host's /usr and /etc bound over it, as the backend does for
+// HostImage.
+func HostImageArchive(ref string) ([]byte, error) {
+	layer, err := hostImageLayer()
+	if err != nil {
+		return nil, err
+	}
+	return imageLayout(ref, layer)
+}
+
+// RootfsImageArchive returns an OCI archive of one image, ref, whose
+// single layer is the tree at dir (a debootstrap tree, or the host's
+// interpreter with its libraries): an image that holds its own
+// interpreter. Owners become root; sockets and devices are skipped; the
+// mount points the backend needs are added when missing.
+func RootfsImageArchive(ref, dir string) ([]byte, error) {
+	layer, err := dirLayer(dir)
+	if err != nil {
+		return nil, fmt.Errorf("image %s from %s: %w", ref, dir, err)
+	}
+	return imageLayout(ref, layer)
+}
+
+// mountPoints must exist in every image: the backend mounts over them
+// (the rootfs is read-only, so they cannot be made at start).
+var mountPoints = []string{"proc", "dev", "sys", "tmp", "run", "work", "etc"}
+
+func dirLayer(dir string) ([]byte, error) {
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	seen := map[string]bool{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil || rel == "." {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		var link string
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			if link, err = os.Readlink(path); err != nil {
+				return err
+			}
+		case fi.IsDir(), fi.Mode().IsRegular():
+		default:
+			return nil
+		}
+		h, err := tar.FileInfoHeader(fi, link)
+		if err != nil {
+			return err
+		}
+		h.Name = filepath.ToSlash(rel)
+		if fi.IsDir() {
+			h.Name += "/"
+		}
+		h.Uid, h.Gid, h.Uname, h.Gname = 0, 0, "", ""
+		h.ModTime, h.AccessTime, h.ChangeTime = time.Unix(0, 0), time.Time{}, time.Time{}
+		h.Format = tar.FormatPAX
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		seen[filepath.ToSlash(rel)] = true
+		if fi.Mode().IsRegular() {
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if _, err := io.Copy(tw, f); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range mountPoints {
+		if !seen[m] {
+			mode := int64(0o755)
+			if m == "tmp" {
+				mode = 0o1777
+			}
+			if err := tw.WriteHeader(&tar.Header{Name: m + "/", Typeflag: tar.TypeDir, Mode: mode, ModTime: time.Unix(0, 0)}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// imageLayout returns an OCI image layout, as a tar stream, holding one
+// image named ref for the running platform with layer as its only layer.
+func imageLayout(ref string, layer []byte) ([]byte, error) {
 	blobs := map[digest.Digest][]byte{}
 	add := func(mediaType string, data []byte) ocispec.Descriptor {
 		d := digest.FromBytes(data)
 		blobs[d] = data
 		return ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(data))}
-	}
-	layer, err := hostImageLayer()
-	if err != nil {
-		return nil, err
 	}
 	// Uncompressed, so the layer's diff ID equals its digest.
 	layerDesc := add(ocispec.MediaTypeImageLayer, layer)

@@ -1,7 +1,6 @@
 package containerd
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -101,11 +100,11 @@ func TestSandboxPool(t *testing.T) {
 func importBareImage(t *testing.T, ref string) {
 	t.Helper()
 	c := newTestClient(t)
-	layout, err := hostImageLayout(ref)
+	layout, err := HostImageArchive(ref)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.c.Import(c.ns(context.Background()), bytes.NewReader(layout)); err != nil {
+	if err := c.Import(context.Background(), ref, layout); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -258,4 +257,106 @@ func TestSandboxDaemonRestart(t *testing.T) {
 		}
 	}
 	t.Errorf("left behind after the restart: %+v %v", l, err)
+}
+
+// pythonRootfs copies the host's python3, its libraries and the part of
+// its standard library the zygote needs into a fresh directory: a rootfs
+// that holds its own interpreter, with nothing of the host bound in.
+func pythonRootfs(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	binaries := []string{python}
+	skip := map[string]bool{"dist-packages": true, "test": true, "__pycache__": true, "idlelib": true,
+		"tkinter": true, "ensurepip": true, "lib2to3": true, "pydoc_data": true, "unittest": true,
+		"distutils": true, "turtledemo": true, "asyncio": true, "sqlite3": true, "venv": true}
+	lib := "/usr/lib/python3.11"
+	err := filepath.WalkDir(lib, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && skip[d.Name()] || strings.HasPrefix(d.Name(), "config-") {
+			return filepath.SkipDir
+		}
+		if d.Type().IsRegular() {
+			copyFile(t, path, filepath.Join(root, path))
+			if strings.HasSuffix(path, ".so") {
+				binaries = append(binaries, path)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The interpreter and its extension modules' libraries, by ldd.
+	out, err := exec.Command("ldd", binaries...).Output()
+	if err != nil {
+		t.Fatalf("ldd: %v", err)
+	}
+	libs := map[string]bool{python: true}
+	for _, f := range strings.Fields(string(out)) {
+		if strings.HasPrefix(f, "/") && !strings.HasSuffix(f, ":") {
+			libs[f] = true
+		}
+	}
+	for f := range libs {
+		real, err := filepath.EvalSymlinks(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copyFile(t, real, filepath.Join(root, f))
+	}
+	return root
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(src)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, fi.Mode().Perm()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSandboxOwnImage runs the pool on an image built here from a rootfs
+// directory (RootfsImageArchive): its interpreter is the image's own, and
+// none of the host's directories are bound in.
+func TestSandboxOwnImage(t *testing.T) {
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	const ref = "retool.local/python-rootfs:test"
+	archive, err := RootfsImageArchive(ref, pythonRootfs(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("OCI archive: %d MB", len(archive)>>20)
+	c := newTestClient(t)
+	if err := c.Import(context.Background(), ref, archive); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSandbox(context.Background(), SandboxConfig{Config: testCfg, Image: ref, Init: staticInit(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		assertNoLeaks(t, s.Client())
+		s.Close()
+	}()
+	p := pythonPool(t, s, 1)
+	code := "import os, sys; print(6*7, os.path.exists('/usr/bin/apt'), sys.version_info[:2] >= (3, 0))"
+	res, err := p.Execute(context.Background(), &execution.Request{Code: code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != execution.Finished || string(res.Stdout) != "42 False True\n" {
+		t.Errorf("%v %q %q %s", res.Status, res.Stdout, res.Stderr, res.Message)
+	}
+	p.Close()
 }
