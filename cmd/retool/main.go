@@ -73,13 +73,13 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&a.configPath, "config", "", "config file (default: ./retool.hcl if present, else the embedded defaults)")
 	pf.String("plugin-dir", "", "plugin directory (env RETOOL_PLUGIN_DIR)")
 	pf.String("log-level", "", "trace|debug|info|warn|error (env RETOOL_LOG_LEVEL)")
-	pf.String("sandbox", "", "sandbox backend: native|none (env RETOOL_SANDBOX_BACKEND)")
+	pf.String("sandbox", "", "sandbox backend: native|containerd|none (env RETOOL_SANDBOX_BACKEND)")
 	pf.Int("pool-size", 0, "warm workers per runtime (env RETOOL_POOL_SIZE)")
 	for key, flag := range map[string]string{"plugin_dir": "plugin-dir", "log_level": "log-level",
 		"sandbox.backend": "sandbox", "pool_size": "pool-size"} {
 		_ = a.v.BindPFlag(key, pf.Lookup(flag))
 	}
-	root.AddCommand(a.versionCmd(), a.doctorCmd(), a.pluginCmd(), a.execCmd(), a.runCmd(), a.serveCmd(), a.gradeCmd(), a.evalCmd())
+	root.AddCommand(a.versionCmd(), a.doctorCmd(), a.pluginCmd(), a.execCmd(), a.runCmd(), a.serveCmd(), a.gradeCmd(), a.evalCmd(), a.imageCmd())
 	return root
 }
 
@@ -139,7 +139,7 @@ func (a *app) doctorCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := host.Options{}
+			opts := host.Options{ContainerdSocket: cfg.Sandbox.Containerd.Socket}
 			if r, ok := cfg.Runtime("python"); ok {
 				opts.Python = r.Settings["interpreter"]
 			}

@@ -61,9 +61,20 @@ func newCLI(t *testing.T) *cli {
 // the exit code.
 func (c *cli) run(stdin string, args ...string) (string, string, int) {
 	c.t.Helper()
+	return c.runIn(nil, stdin, args...)
+}
+
+// runEnv is run with extra environment variables and no stdin.
+func (c *cli) runEnv(env []string, args ...string) (string, string, int) {
+	c.t.Helper()
+	return c.runIn(env, "", args...)
+}
+
+func (c *cli) runIn(env []string, stdin string, args ...string) (string, string, int) {
+	c.t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "retool"), args...)
 	cmd.Dir = c.workDir
-	cmd.Env = append(os.Environ(), "RETOOL_PLUGIN_DIR="+c.pluginDir)
+	cmd.Env = append(append(os.Environ(), "RETOOL_PLUGIN_DIR="+c.pluginDir), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut

@@ -55,6 +55,18 @@ func (c *Client) EnsureHostImage(ctx context.Context, ref string) error {
 	return nil
 }
 
+// HasImage reports whether containerd holds the image ref.
+func (c *Client) HasImage(ctx context.Context, ref string) (bool, error) {
+	_, err := c.c.GetImage(c.ns(ctx), ref)
+	if errdefs.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("containerd: get image %s: %w", ref, err)
+	}
+	return true, nil
+}
+
 // Import imports an OCI archive (an image layout as a tar stream) and
 // unpacks the image named ref from it.
 func (c *Client) Import(ctx context.Context, ref string, archive []byte) error {
