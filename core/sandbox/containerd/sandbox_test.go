@@ -12,6 +12,7 @@ import (
 
 	"github.com/retool-rl/retool/core/execution"
 	"github.com/retool-rl/retool/core/pool"
+	"github.com/retool-rl/retool/core/sandbox"
 )
 
 func newTestSandbox(t *testing.T, image string) *Sandbox {
@@ -359,4 +360,44 @@ func TestSandboxOwnImage(t *testing.T) {
 		t.Errorf("%v %q %q %s", res.Status, res.Stdout, res.Stderr, res.Message)
 	}
 	p.Close()
+}
+
+// TestSandboxSweepsDeadOwners: a worker whose creating process died (a
+// plugin killed with SIGKILL cannot remove its containers) is removed by
+// the next NewSandbox.
+func TestSandboxSweepsDeadOwners(t *testing.T) {
+	s := newTestSandbox(t, "")
+	ctx := context.Background()
+	w, err := s.Start(ctx, sandbox.Spec{Name: "orphan", Path: "/usr/bin/sleep", Args: []string{"sleep", "600"}, UID: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	ctr, err := s.c.c.LoadContainer(s.c.ns(ctx), w.(*worker).id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ctr.SetLabels(s.c.ns(ctx), map[string]string{ownerLabel: strconv.Itoa(gone.Process.Pid)}); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := s.Client().Leaks(ctx); l.Containers != 1 || l.Tasks != 1 {
+		t.Fatalf("before the sweep: %+v", l)
+	}
+	s2, err := NewSandbox(ctx, SandboxConfig{Config: testCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if l, err := s.Client().Leaks(ctx); err != nil || !l.Zero() {
+		t.Errorf("after the sweep: %+v %v", l, err)
+	}
+	select {
+	case <-w.Done():
+	case <-time.After(10 * time.Second):
+		t.Error("the swept worker's task did not end")
+	}
 }
