@@ -195,6 +195,28 @@ func TestProbeContainerdSocket(t *testing.T) {
 	}
 }
 
+func TestProbeContainerdRuntimes(t *testing.T) {
+	dir := t.TempDir()
+	for name, mode := range map[string]os.FileMode{
+		"containerd-shim-runc-v2": 0o755, "containerd-shim-runsc-v1": 0o755,
+		"containerd-shim-notexec-v2": 0o644, "containerd-shim-": 0o755,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", dir)
+	c := probeContainerd(context.Background(), filepath.Join(dir, "absent.sock"))[0]
+	if want := "runtimes (shims on PATH): io.containerd.runc.v2, io.containerd.runsc.v1"; !strings.Contains(c.Detail, want) {
+		t.Errorf("detail %q lacks %q", c.Detail, want)
+	}
+	t.Setenv("PATH", t.TempDir())
+	c = probeContainerd(context.Background(), filepath.Join(dir, "absent.sock"))[0]
+	if !strings.Contains(c.Detail, "no containerd-shim-* on PATH") {
+		t.Errorf("detail %q", c.Detail)
+	}
+}
+
 func TestReportWriteAligned(t *testing.T) {
 	r := Report{Checks: []Check{
 		{Name: "kernel", OK: true, Detail: "Linux 6.1"},

@@ -1,15 +1,17 @@
 package host
 
 import (
-	"github.com/retool-rl/retool/core/sandbox/containerd"
-
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"sort"
 	"strings"
 	"time"
+
+	"github.com/retool-rl/retool/core/sandbox/containerd"
 )
 
 // executable reports whether path is an existing regular file with an
@@ -142,6 +144,11 @@ func probeContainerd(ctx context.Context, socket string) []Check {
 	} else {
 		parts = append(parts, firstLine(out))
 	}
+	if rts := shimRuntimes(); len(rts) > 0 {
+		parts = append(parts, "runtimes (shims on PATH): "+strings.Join(rts, ", "))
+	} else {
+		parts = append(parts, "no containerd-shim-* on PATH")
+	}
 	cd.Detail = strings.Join(parts, "; ")
 	if !cd.OK {
 		cd.Fallback = "native sandbox only"
@@ -167,6 +174,35 @@ func probeContainerd(ctx context.Context, socket string) []Check {
 		rc.Detail = fmt.Sprintf("%s (%s)", firstLine(out), bin)
 	}
 	return []Check{cd, rc, rs}
+}
+
+// shimRuntimes names the runtimes whose shims are on PATH, as retool.hcl
+// writes them: containerd-shim-runc-v2 is io.containerd.runc.v2. (The
+// daemon finds shims on its own PATH, which may differ.)
+func shimRuntimes() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		matches, _ := filepath.Glob(filepath.Join(dir, "containerd-shim-*-v*"))
+		for _, m := range matches {
+			fi, err := os.Stat(m)
+			if err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+				continue
+			}
+			name := strings.TrimPrefix(filepath.Base(m), "containerd-shim-")
+			i := strings.LastIndex(name, "-v")
+			if i <= 0 {
+				continue
+			}
+			rt := "io.containerd." + name[:i] + "." + name[i+1:]
+			if !seen[rt] {
+				seen[rt] = true
+				out = append(out, rt)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // containerdVersion asks the daemon on socket for its version.
