@@ -304,23 +304,27 @@ func removeCgroup(path string) error {
 	return w.err
 }
 
-// CgroupStats reads the accounting of a group another component made: a
-// container runtime creates a containerd worker's group, and reading it
-// here is cheaper than a metrics call through the runtime per execution.
-type CgroupStats struct{ cg cgroup }
+// Cgroup is a group another component made: a container runtime creates a
+// containerd worker's group. Reading and retuning it here costs a file
+// access, where a call through the runtime costs milliseconds (runc
+// update) or is not offered at all (runsc has no update).
+type Cgroup struct{ cg cgroup }
 
-// LoadCgroupStats opens the group at path (relative to the hierarchy's
-// root, as in an OCI spec's cgroupsPath).
-func LoadCgroupStats(path string) (*CgroupStats, error) {
+// LoadCgroup opens the group at path (relative to the hierarchy's root,
+// as in an OCI spec's cgroupsPath).
+func LoadCgroup(path string) (*Cgroup, error) {
 	cg, err := loadCgroup(path)
 	if err != nil {
 		return nil, err
 	}
-	return &CgroupStats{cg: cg}, nil
+	return &Cgroup{cg: cg}, nil
 }
 
+// Update sets the group's memory, pids and CPU limits.
+func (c *Cgroup) Update(l Limits) error { return c.cg.update(l) }
+
 // Usage reads CPU time, peak memory and OOM kills.
-func (c *CgroupStats) Usage() (Usage, error) { return c.cg.usage() }
+func (c *Cgroup) Usage() (Usage, error) { return c.cg.usage() }
 
 // OOMKills reads the OOM-kill counter alone.
-func (c *CgroupStats) OOMKills() (uint64, error) { return c.cg.oomKills() }
+func (c *Cgroup) OOMKills() (uint64, error) { return c.cg.oomKills() }

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -133,7 +134,7 @@ func launch(c *initConfig, extra []*os.File, dir string) (*os.Process, error) {
 	}
 	// Only the files listed reach the program: everything else this init
 	// inherited (the extra files' original numbers included) is closed at exec.
-	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+	if err := closeOnExecFrom(3); err != nil {
 		return nil, fmt.Errorf("mark descriptors close-on-exec: %w", err)
 	}
 	proc, err := os.StartProcess(c.Path, c.Args, &os.ProcAttr{Dir: dir, Env: c.Env, Files: files, Sys: sys})
@@ -146,6 +147,31 @@ func launch(c *initConfig, extra []*os.File, dir string) (*os.Process, error) {
 		}
 	}
 	return proc, nil
+}
+
+// closeOnExecFrom marks every descriptor from min up close-on-exec:
+// close_range where the kernel has its CLOEXEC flag (5.11), else one by
+// one from /proc/self/fd (older kernels, gVisor).
+func closeOnExecFrom(min int) error {
+	err := unix.CloseRange(uint(min), ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	if err != unix.EINVAL && err != unix.ENOSYS {
+		return err
+	}
+	entries, rerr := os.ReadDir("/proc/self/fd")
+	if rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	for _, e := range entries {
+		fd, cerr := strconv.Atoi(e.Name())
+		if cerr != nil || fd < min {
+			continue
+		}
+		// The directory's own descriptor is gone by now: EBADF is fine.
+		if _, ferr := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); ferr != nil && ferr != unix.EBADF {
+			return ferr
+		}
+	}
+	return nil
 }
 
 // reap waits for every child; when the worker's program exits, init exits
