@@ -61,6 +61,9 @@ type Sandbox struct {
 	hostBind bool // the host image: bind the host's system directories
 	self     string
 	seq      atomic.Uint64
+	// noCgroup: the last worker's cgroup could not be opened on this host
+	// (a runtime that puts it elsewhere).
+	noCgroup atomic.Bool
 	// Removals that failed (a daemon that is down) are retried in the
 	// background until they succeed or the sandbox is closed.
 	ctx     context.Context
@@ -138,7 +141,12 @@ func (c *Client) ensureImage(ctx context.Context, ref string) error {
 func (s *Sandbox) Name() string { return "containerd" }
 
 // Degraded implements sandbox.Sandbox.
-func (s *Sandbox) Degraded() []string { return nil }
+func (s *Sandbox) Degraded() []string {
+	if s.noCgroup.Load() {
+		return []string{"accounting: the container's cgroup is not readable here; no OOM detection or peak memory, limits retuned through the runtime"}
+	}
+	return nil
+}
 
 // ExecUID implements sandbox.Sandbox: the container's init runs as its
 // root, so executions can switch to an id of their own.
@@ -291,7 +299,8 @@ func (w *worker) start(ctx context.Context, spec sandbox.Spec) error {
 		}
 		return err
 	}
-	w.cg, _ = sandbox.LoadCgroup(w.cgroup)
+	w.cg, err = sandbox.LoadCgroup(w.cgroup)
+	w.s.noCgroup.Store(err != nil)
 	return nil
 }
 

@@ -68,6 +68,9 @@ func TestSandboxPool(t *testing.T) {
 		{"read-only root", "open('/x', 'w')", execution.Failed, ""},
 		{"after all that", "print(6*7)", execution.Finished, "42\n"},
 	}
+	if d := s.Degraded(); len(d) > 0 {
+		t.Errorf("degraded on a host whose container cgroups are readable: %v", d)
+	}
 	t.Run("own host ids", func(t *testing.T) {
 		// The container's root and the execution user are ids of the
 		// worker's own range on the host, not host root or uid 1000.
