@@ -174,14 +174,9 @@ func runContainerInit() {
 // WorkerCapabilities names the capabilities a worker's init keeps, as an
 // OCI spec writes them ("CAP_SETUID", ...).
 func WorkerCapabilities() []string {
-	names := map[uintptr]string{
-		unix.CAP_SETUID: "CAP_SETUID", unix.CAP_SETGID: "CAP_SETGID", unix.CAP_KILL: "CAP_KILL",
-		unix.CAP_CHOWN: "CAP_CHOWN", unix.CAP_DAC_OVERRIDE: "CAP_DAC_OVERRIDE", unix.CAP_FOWNER: "CAP_FOWNER",
-		unix.CAP_DAC_READ_SEARCH: "CAP_DAC_READ_SEARCH", unix.CAP_SETPCAP: "CAP_SETPCAP",
-	}
 	out := make([]string, 0, len(workerCaps))
-	for c := range workerCaps {
-		out = append(out, names[c])
+	for _, name := range workerCaps {
+		out = append(out, name)
 	}
 	slices.Sort(out)
 	return out

@@ -48,13 +48,14 @@ var systemPaths = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", 
 
 // workerCaps are the capabilities the worker's program keeps: enough to
 // fork children that switch to the unprivileged execution user, prepare
-// and remove their work directories, and remove what they leave behind.
-var workerCaps = map[uintptr]bool{
-	unix.CAP_SETUID: true, unix.CAP_SETGID: true, unix.CAP_KILL: true,
-	unix.CAP_CHOWN: true, unix.CAP_DAC_OVERRIDE: true, unix.CAP_FOWNER: true,
-	unix.CAP_DAC_READ_SEARCH: true,
+// and remove their work directories, and remove what they leave behind;
+// each named as an OCI spec writes it.
+var workerCaps = map[uintptr]string{
+	unix.CAP_SETUID: "CAP_SETUID", unix.CAP_SETGID: "CAP_SETGID", unix.CAP_KILL: "CAP_KILL",
+	unix.CAP_CHOWN: "CAP_CHOWN", unix.CAP_DAC_OVERRIDE: "CAP_DAC_OVERRIDE", unix.CAP_FOWNER: "CAP_FOWNER",
+	unix.CAP_DAC_READ_SEARCH: "CAP_DAC_READ_SEARCH",
 	// To empty a child's bounding set before it runs user code.
-	unix.CAP_SETPCAP: true,
+	unix.CAP_SETPCAP: "CAP_SETPCAP",
 }
 
 func init() {
@@ -449,7 +450,7 @@ func dropPrivileges() error {
 		}
 	}
 	for c := 0; c <= last; c++ {
-		if workerCaps[uintptr(c)] {
+		if _, keep := workerCaps[uintptr(c)]; keep {
 			continue
 		}
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && err != unix.EINVAL {

@@ -159,8 +159,8 @@ type Leaks struct {
 func (l Leaks) Zero() bool { return l == Leaks{} }
 
 // Leaks counts containers, tasks, leases and non-committed snapshots in
-// the namespace. It is meant for tests and health checks: after every Run
-// has returned, all counts should be zero.
+// the namespace. It is meant for tests and health checks: once every
+// worker is closed, all counts should be zero.
 func (c *Client) Leaks(ctx context.Context) (Leaks, error) { return c.LeaksOf(ctx, "") }
 
 // LeaksOf is Leaks restricted to containers, tasks and snapshots whose

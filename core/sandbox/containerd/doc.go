@@ -1,11 +1,15 @@
-// Package containerd runs one-shot programs in containerd containers
-// without a registry: the image holds little more than mount points, and
-// the host's /usr and /etc are bind-mounted into it read-only.
+// Package containerd is the containerd sandbox backend: each warm worker
+// of a pool is a containerd task whose init (the plugin binary, mounted
+// read-only) receives the worker's descriptors over a unix socket and
+// starts the same fork-server driver as the native backend, so
+// executions fork inside an already running container.
 //
-// Each Run owns a lease, a container, a read-only snapshot view and a
-// task, and removes all of them before it returns, also on error, so a
-// namespace holds nothing but the image between runs (see Leaks).
+// Images need no registry: the default one holds little more than mount
+// points, with the host's /usr and /etc bound over it read-only; others
+// are built from a rootfs directory as OCI archives and imported, or
+// pulled where a registry is reachable.
 //
-// The recipe was measured on a cgroup v1 host with containerd 2.4 and
-// runc 1.1 (docs/containerd-spike.md); a run costs about 90 ms.
+// A worker owns a container (in its own user namespace and host id
+// range), its snapshot and its task; closing it removes all three, and
+// removals that fail while the daemon is down are retried (see Leaks).
 package containerd

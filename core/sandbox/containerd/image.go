@@ -27,8 +27,8 @@ const imageNameAnnotation = "io.containerd.image.name"
 
 // EnsureHostImage makes sure the host image ref exists and is unpacked
 // into the snapshotter. The image is built here, not pulled: its single
-// layer holds only mount points and the merged-/usr symlinks, because Run
-// bind-mounts the host's /usr and /etc over it.
+// layer holds only mount points and the merged-/usr symlinks, because the
+// backend binds the host's /usr and /etc over it in every worker.
 func (c *Client) EnsureHostImage(ctx context.Context, ref string) error {
 	ctx = c.ns(ctx)
 	img, err := c.c.GetImage(ctx, ref)

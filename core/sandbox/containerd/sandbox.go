@@ -30,6 +30,14 @@ import (
 // by EnsureHostImage, with the host's /usr and /etc mounted read-only.
 const HostImage = "retool.local/host:2"
 
+const (
+	// leaseTTL lets containerd's GC reclaim a snapshot even if this process
+	// dies between creating it and the container that references it.
+	leaseTTL = 10 * time.Minute
+	// cleanupTimeout bounds each delete of a worker's removal.
+	cleanupTimeout = 30 * time.Second
+)
+
 // handOffTimeout bounds the wait for a started container's init to
 // connect (the program's own start is bounded by its pool).
 const handOffTimeout = 30 * time.Second
