@@ -58,6 +58,10 @@ func (w *WarmRuntime) Configure(ctx context.Context, s Settings) error {
 		return fmt.Errorf("%w: %v", execution.ErrInvalid, err)
 	}
 	values := s.Values
+	if values["image"] != "" && s.Sandbox.Backend != "containerd" {
+		return fmt.Errorf("%w: %s runtime: settings.image names a container image, which only sandbox.backend = \"containerd\" uses",
+			execution.ErrInvalid, w.Meta.Name)
+	}
 	if img := s.Sandbox.Containerd.Image; s.Sandbox.Backend == "containerd" && img != "" && values["image"] == "" {
 		values = maps.Clone(values)
 		if values == nil {
