@@ -396,7 +396,9 @@ func (w *worker) specOpts(spec sandbox.Spec) []oci.SpecOpts {
 }
 
 // replaceMounts adds mounts, replacing the default spec's ones at the
-// same destinations.
+// same destinations, and drops its /sys: the native backend shows no
+// sysfs either, and in a user namespace sysfs cannot be mounted at all
+// when the worker shares the host's network namespace (allow_network).
 func replaceMounts(mounts []specs.Mount) oci.SpecOpts {
 	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
 		dest := map[string]bool{}
@@ -405,7 +407,7 @@ func replaceMounts(mounts []specs.Mount) oci.SpecOpts {
 		}
 		kept := s.Mounts[:0]
 		for _, m := range s.Mounts {
-			if !dest[m.Destination] {
+			if !dest[m.Destination] && m.Destination != "/sys" && !strings.HasPrefix(m.Destination, "/sys/") {
 				kept = append(kept, m)
 			}
 		}

@@ -2,6 +2,8 @@ package containerd
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -434,5 +436,46 @@ func TestSandboxSweepsDeadOwners(t *testing.T) {
 	case <-w.Done():
 	case <-time.After(10 * time.Second):
 		t.Error("the swept worker's task did not end")
+	}
+}
+
+// TestSandboxAllowNetwork: with allow_network the worker shares the
+// host's network namespace (a host listener on loopback answers it),
+// still inside its user namespace.
+func TestSandboxAllowNetwork(t *testing.T) {
+	s := newTestSandbox(t, "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("host"))
+			c.Close()
+		}
+	}()
+	src, err := os.ReadFile("../../../runtimes/python/driver/zygote.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := pool.New(ctx, pool.Config{Name: "ctr-net", Size: 1, Sandbox: s, AllowNetwork: true,
+		Driver: pool.Driver{Path: python, Args: []string{"python3", "-I", "/.retool/zygote.py"},
+			Files: map[string][]byte{"zygote.py": src}, StartTimeout: 30 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	code := fmt.Sprintf("import socket\ns = socket.create_connection(('127.0.0.1', %d), timeout=5)\nprint(s.recv(4).decode())",
+		ln.Addr().(*net.TCPAddr).Port)
+	res, err := p.Execute(ctx, &execution.Request{Code: code})
+	if err != nil || res.Status != execution.Finished || string(res.Stdout) != "host\n" {
+		t.Errorf("%v %v %q %q %s", err, res.Status, res.Stdout, res.Stderr, res.Message)
 	}
 }
