@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/retool-rl/retool/core/sandbox"
 )
 
 // Accepted values of the enumerated settings.
@@ -55,9 +57,9 @@ func (c *Config) validate() hcl.Diagnostics {
 	v.enum("sandbox.backend", "Unknown sandbox backend", "a sandbox backend", c.Sandbox.Backend, Backends)
 	v.memory("sandbox.work_dir_mb", "work_dir_mb", c.Sandbox.WorkDirBytes, " (the work dir is a tmpfs held in memory)")
 	for i, p := range c.Sandbox.ReadOnlyPaths {
-		if !filepath.IsAbs(p) {
+		if err := sandbox.CheckReadOnlyPath(p); err != nil {
 			v.add("sandbox.read_only_paths", "Invalid read_only_paths",
-				fmt.Sprintf("read_only_paths[%d] = %q is not an absolute path; expected a host path such as \"/opt/julia\".", i, p))
+				fmt.Sprintf("read_only_paths[%d] = %v; expected a host path such as \"/opt/julia\".", i, err))
 		}
 	}
 

@@ -89,6 +89,11 @@ func (n *Native) ExecUID() int {
 
 // Start implements Sandbox.
 func (n *Native) Start(ctx context.Context, spec Spec) (Worker, error) {
+	for _, p := range spec.ReadOnlyPaths {
+		if err := CheckReadOnlyPath(p); err != nil {
+			return nil, fmt.Errorf("start sandbox %s: read-only path %w", spec.Name, err)
+		}
+	}
 	dir, err := os.MkdirTemp("", fmt.Sprintf("retool-sandbox-%d-", os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("start sandbox: %w", err)

@@ -3,7 +3,10 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -93,6 +96,26 @@ type Usage struct {
 	PeakMemory    int64
 	OOMKills      uint64
 	CgroupTracked bool
+}
+
+// ownMounts are the directories a sandbox makes fresh for every worker: a
+// host path below one of them would be hidden (native) or left inside a
+// directory the zygote empties after each execution (containerd).
+var ownMounts = []string{"/tmp", "/work", "/proc", "/dev", "/sys", "/run", "/.retool", "/.retool-init"}
+
+// CheckReadOnlyPath refuses a host path that cannot be shown read-only in
+// a worker: a relative one, or one at or below the sandbox's own mounts.
+func CheckReadOnlyPath(p string) error {
+	if !filepath.IsAbs(p) {
+		return fmt.Errorf("%q is not an absolute path", p)
+	}
+	p = filepath.Clean(p)
+	for _, m := range ownMounts {
+		if p == m || strings.HasPrefix(p, m+"/") {
+			return fmt.Errorf("%q is at or below %s, which every sandbox replaces with its own", p, m)
+		}
+	}
+	return nil
 }
 
 // ErrUnavailable is returned when a backend cannot run on this host.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,5 +110,27 @@ func TestMissingProgramFailsClearly(t *testing.T) {
 	}
 	if st := w.ExitStatus(); st != 127 {
 		t.Fatalf("exit status %d, want 127 (init could not start the program)", st)
+	}
+}
+
+func TestCheckReadOnlyPath(t *testing.T) {
+	for _, tt := range []struct {
+		path string
+		err  string // "" when accepted
+	}{
+		{"/opt/julia", ""},
+		{"/tmpfs-data", ""},
+		{"/usr/share/dict", ""},
+		{"opt/julia", `"opt/julia" is not an absolute path`},
+		{"/tmp", `"/tmp" is at or below /tmp`},
+		{"/tmp/shared", `"/tmp/shared" is at or below /tmp`},
+		{"/opt/../work/x", `"/work/x" is at or below /work`},
+		{"/.retool/zygote.py", `"/.retool/zygote.py" is at or below /.retool`},
+		{"/proc/1", `"/proc/1" is at or below /proc`},
+	} {
+		err := CheckReadOnlyPath(tt.path)
+		if (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
+			t.Errorf("CheckReadOnlyPath(%q) = %v, want %q", tt.path, err, tt.err)
+		}
 	}
 }

@@ -177,6 +177,11 @@ func (s *Sandbox) Close() error {
 // Start implements sandbox.Sandbox: it creates a container for spec,
 // starts its task and hands the program its descriptors.
 func (s *Sandbox) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Worker, error) {
+	for _, p := range spec.ReadOnlyPaths {
+		if err := sandbox.CheckReadOnlyPath(p); err != nil {
+			return nil, fmt.Errorf("start %s worker in containerd: read-only path %w", spec.Name, err)
+		}
+	}
 	name := sanitize(spec.Name)
 	seq := s.seq.Add(1)
 	id := fmt.Sprintf("%s-%d-%d", name, os.Getpid(), seq)

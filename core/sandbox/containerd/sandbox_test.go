@@ -441,9 +441,26 @@ func TestSandboxSweepsDeadOwners(t *testing.T) {
 
 // TestSandboxAllowNetwork: with allow_network the worker shares the
 // host's network namespace (a host listener on loopback answers it),
-// still inside its user namespace.
+// still inside its user namespace; read_only_paths show host directories
+// read-only.
 func TestSandboxAllowNetwork(t *testing.T) {
 	s := newTestSandbox(t, "")
+	// Not below /tmp: the sandbox replaces /tmp with its own (refused below).
+	shared, err := os.MkdirTemp("/var/tmp", "retool-ro-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(shared)
+	if err := os.Chmod(shared, 0o755); err != nil { // the container's mapped root must pass
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(shared, "data.txt"), []byte("shared"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Start(context.Background(), sandbox.Spec{Name: "ro", Path: "/usr/bin/true", ReadOnlyPaths: []string{"/tmp/shared"}})
+	if err == nil || !strings.Contains(err.Error(), `read-only path "/tmp/shared" is at or below /tmp`) {
+		t.Errorf("a read-only path below /tmp: %v", err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -467,14 +484,21 @@ func TestSandboxAllowNetwork(t *testing.T) {
 	defer cancel()
 	p, err := pool.New(ctx, pool.Config{Name: "ctr-net", Size: 1, Sandbox: s, AllowNetwork: true,
 		Driver: pool.Driver{Path: python, Args: []string{"python3", "-I", "/.retool/zygote.py"},
-			Files: map[string][]byte{"zygote.py": src}, StartTimeout: 30 * time.Second}})
+			Files: map[string][]byte{"zygote.py": src}, StartTimeout: 30 * time.Second,
+			ReadOnlyPaths: []string{shared}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	ro := fmt.Sprintf("print(open(%q).read())\nopen(%q, 'w')", filepath.Join(shared, "data.txt"), filepath.Join(shared, "new.txt"))
+	res, err := p.Execute(ctx, &execution.Request{Code: ro})
+	if err != nil || res.Status != execution.Failed || string(res.Stdout) != "shared\n" ||
+		!strings.Contains(string(res.Stderr), "Read-only file system") {
+		t.Errorf("read_only_paths: %v %v %q %q", err, res.Status, res.Stdout, res.Stderr)
+	}
 	code := fmt.Sprintf("import socket\ns = socket.create_connection(('127.0.0.1', %d), timeout=5)\nprint(s.recv(4).decode())",
 		ln.Addr().(*net.TCPAddr).Port)
-	res, err := p.Execute(ctx, &execution.Request{Code: code})
+	res, err = p.Execute(ctx, &execution.Request{Code: code})
 	if err != nil || res.Status != execution.Finished || string(res.Stdout) != "host\n" {
 		t.Errorf("%v %v %q %q %s", err, res.Status, res.Stdout, res.Stderr, res.Message)
 	}

@@ -1,5 +1,5 @@
 sandbox {
-  read_only_paths = ["/opt/julia", "opt/python"]
+  read_only_paths = ["/opt/julia", "opt/python", "/tmp/shared"]
 }
 
 runtime "Python 3" {
