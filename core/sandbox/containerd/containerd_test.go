@@ -3,9 +3,12 @@ package containerd
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,13 +90,87 @@ func assertNoLeaks(t *testing.T, c *Client) {
 	}
 }
 
-func TestConnectMissingSocket(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "nope.sock")
-	_, err := Connect(context.Background(), Config{Socket: sock})
-	want := "containerd: connect unix://" + sock + ": no such socket; is containerd running?"
-	if err == nil || err.Error() != want {
-		t.Fatalf("Connect error = %v, want %q", err, want)
+// TestConnectErrors: each way of not reaching containerd is one line
+// that says what to do.
+func TestConnectErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} { // another user runs a helper from here
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
+	refused := filepath.Join(dir, "refused.sock")
+	ln, err := net.Listen("unix", refused)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close() // the file stays, nothing listens
+	denied := filepath.Join(dir, "denied.sock")
+	ln2, err := net.Listen("unix", denied)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln2.Close()
+	if err := os.Chmod(denied, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "nope.sock")
+	tests := []struct {
+		name, socket, want string
+		asNobody           bool
+	}{
+		{"missing", missing, "containerd: connect unix://" + missing + ": no such socket; is containerd running?", false},
+		{"refused", refused, "containerd: connect unix://" + refused + ": connection refused; is containerd running?", false},
+		{"relative", "run/containerd.sock", `containerd: socket path "run/containerd.sock" is not absolute`, false},
+		{"no permission", denied, "containerd: connect unix://" + denied + ": permission denied; run as root or as a member of the socket's group", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got string
+			if tt.asNobody {
+				if os.Geteuid() != 0 {
+					t.Skip("needs root to run the check as another user")
+				}
+				// The test binary's own dir is private to root: run a copy.
+				self, err := os.ReadFile(os.Args[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				bin := filepath.Join(dir, "helper.test")
+				if err := os.WriteFile(bin, self, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				cmd := exec.Command(bin, "-test.run=^TestHelperConnect$")
+				cmd.Env = append(os.Environ(), "RETOOL_TEST_CONNECT="+tt.socket)
+				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+				out, _ := cmd.CombinedOutput()
+				for _, line := range strings.Split(string(out), "\n") {
+					if s, ok := strings.CutPrefix(line, "connect error: "); ok {
+						got = s
+					}
+				}
+				if got == "" {
+					t.Fatalf("helper printed no error:\n%s", out)
+				}
+			} else if _, err := Connect(context.Background(), Config{Socket: tt.socket}); err != nil {
+				got = err.Error()
+			}
+			if got != tt.want {
+				t.Errorf("error %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestHelperConnect runs as another user for TestConnectErrors.
+func TestHelperConnect(t *testing.T) {
+	sock := os.Getenv("RETOOL_TEST_CONNECT")
+	if sock == "" {
+		t.Skip("helper of TestConnectErrors")
+	}
+	_, err := Connect(context.Background(), Config{Socket: sock})
+	fmt.Printf("connect error: %v\n", err)
 }
 
 func TestVersion(t *testing.T) {
