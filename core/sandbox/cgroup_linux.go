@@ -61,7 +61,7 @@ func v1Controllers() ([]cgroup1.Subsystem, error) {
 func newCgroup(path string, l Limits) (cgroup, error) {
 	switch cgroupMode() {
 	case "v1":
-		cg, err := cgroup1.New(cgroup1.StaticPath(path), v1Resources(l), cgroup1.WithHierarchy(v1Controllers))
+		cg, err := cgroup1.New(cgroup1.StaticPath(path), OCIResources(l), cgroup1.WithHierarchy(v1Controllers))
 		if err != nil {
 			return nil, fmt.Errorf("create cgroup v1 %s: %w", path, err)
 		}
@@ -82,7 +82,8 @@ func newCgroup(path string, l Limits) (cgroup, error) {
 	return nil, errors.New("no cgroup hierarchy mounted")
 }
 
-func v1Resources(l Limits) *specs.LinuxResources {
+// OCIResources are l as an OCI spec (and cgroup v1) writes them.
+func OCIResources(l Limits) *specs.LinuxResources {
 	r := &specs.LinuxResources{}
 	if l.MemoryBytes > 0 {
 		m := l.MemoryBytes
@@ -125,7 +126,7 @@ func (c *cgroupV1) add(pid int) error {
 	return c.cg.Add(cgroup1.Process{Pid: pid})
 }
 
-func (c *cgroupV1) update(l Limits) error { return c.cg.Update(v1Resources(l)) }
+func (c *cgroupV1) update(l Limits) error { return c.cg.Update(OCIResources(l)) }
 
 func (c *cgroupV1) usage() (Usage, error) {
 	st, err := c.cg.Stat(cgroup1.IgnoreNotExist)

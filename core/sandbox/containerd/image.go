@@ -30,14 +30,35 @@ const imageNameAnnotation = "io.containerd.image.name"
 // layer holds only mount points and the merged-/usr symlinks, because the
 // backend binds the host's /usr and /etc over it in every worker.
 func (c *Client) EnsureHostImage(ctx context.Context, ref string) error {
+	return c.ensureImage(ctx, ref, func(ctx context.Context) error {
+		layout, err := HostImageArchive(ref)
+		if err != nil {
+			return fmt.Errorf("containerd: build image %s: %w", ref, err)
+		}
+		return c.Import(ctx, ref, layout)
+	})
+}
+
+// pullImage makes sure ref is in containerd, pulling it if it is not.
+func (c *Client) pullImage(ctx context.Context, ref string) error {
+	return c.ensureImage(ctx, ref, func(ctx context.Context) error {
+		_, err := c.c.Pull(ctx, ref, containerd.WithPullUnpack, containerd.WithPullSnapshotter(c.cfg.Snapshotter))
+		if err != nil {
+			return fmt.Errorf("containerd: image %s is not in namespace %s and pulling it failed: %w "+
+				"(without a registry, import an OCI archive: ctr -n %s images import FILE)",
+				ref, c.cfg.Namespace, err, c.cfg.Namespace)
+		}
+		return nil
+	})
+}
+
+// ensureImage makes sure ref is in containerd and unpacked; a missing
+// image is fetched (built and imported, or pulled: fetch unpacks it).
+func (c *Client) ensureImage(ctx context.Context, ref string, fetch func(context.Context) error) error {
 	ctx = c.ns(ctx)
 	img, err := c.c.GetImage(ctx, ref)
 	if errdefs.IsNotFound(err) {
-		layout, lerr := HostImageArchive(ref)
-		if lerr != nil {
-			return fmt.Errorf("containerd: build image %s: %w", ref, lerr)
-		}
-		return c.Import(ctx, ref, layout)
+		return fetch(ctx)
 	} else if err != nil {
 		return fmt.Errorf("containerd: get image %s: %w", ref, err)
 	}

@@ -102,7 +102,7 @@ func NewSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbox, error) {
 		ref, s.hostBind = HostImage, true
 		err = c.EnsureHostImage(ctx, ref)
 	} else {
-		err = c.ensureImage(ctx, ref)
+		err = c.pullImage(ctx, ref)
 	}
 	if err == nil {
 		s.image, err = c.c.GetImage(c.ns(ctx), ref)
@@ -117,32 +117,6 @@ func NewSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbox, error) {
 	}
 	s.sweep(ctx)
 	return s, nil
-}
-
-// ensureImage finds ref in containerd or pulls it, and unpacks it.
-func (c *Client) ensureImage(ctx context.Context, ref string) error {
-	ctx = c.ns(ctx)
-	img, err := c.c.GetImage(ctx, ref)
-	if errdefs.IsNotFound(err) {
-		img, err = c.c.Pull(ctx, ref, containerd.WithPullUnpack, containerd.WithPullSnapshotter(c.cfg.Snapshotter))
-		if err != nil {
-			return fmt.Errorf("containerd: image %s is not in namespace %s and pulling it failed: %w "+
-				"(without a registry, import an OCI archive: ctr -n %s images import FILE)",
-				ref, c.cfg.Namespace, err, c.cfg.Namespace)
-		}
-	} else if err != nil {
-		return fmt.Errorf("containerd: get image %s: %w", ref, err)
-	}
-	ok, err := img.IsUnpacked(ctx, c.cfg.Snapshotter)
-	if err != nil {
-		return fmt.Errorf("containerd: image %s: check unpacked: %w", ref, err)
-	}
-	if !ok {
-		if err := img.Unpack(ctx, c.cfg.Snapshotter); err != nil {
-			return fmt.Errorf("containerd: unpack image %s: %w", ref, err)
-		}
-	}
-	return nil
 }
 
 // Name implements sandbox.Sandbox.
@@ -424,23 +398,12 @@ func replaceMounts(mounts []specs.Mount) oci.SpecOpts {
 // resources turns a worker's limits into the OCI form; swap is capped at
 // the memory limit so that a bomb is killed rather than swapped.
 func resources(l sandbox.Limits) *specs.LinuxResources {
-	r := &specs.LinuxResources{}
-	if l.MemoryBytes > 0 {
-		m := l.MemoryBytes
-		r.Memory = &specs.LinuxMemory{Limit: &m, Swap: &m}
-	}
-	if l.Pids > 0 {
-		n := int64(l.Pids)
-		r.Pids = &specs.LinuxPids{Limit: &n}
-	}
-	if l.CPUs > 0 {
-		q, p := int64(l.CPUs*cpuPeriod), uint64(cpuPeriod)
-		r.CPU = &specs.LinuxCPU{Quota: &q, Period: &p}
+	r := sandbox.OCIResources(l)
+	if r.Memory != nil {
+		r.Memory.Swap = r.Memory.Limit
 	}
 	return r
 }
-
-const cpuPeriod = 100000 // µs
 
 func withResources(l sandbox.Limits) oci.SpecOpts {
 	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
