@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/retool-rl/retool/core/sandbox/containerd/ctrdtest"
+	"github.com/retool-rl/retool/core/sandbox/fence"
 )
 
 // The tests run against a private containerd started by TestMain, so they
@@ -30,6 +31,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// Containers run hostile code here too (memory bombs, spinning loops):
+	// the fence bounds their parent group for the run.
+	f := fence.Setup()
+	fmt.Fprintf(os.Stderr, "fence: %s\n", f.Notes())
 	d, skip, err := ctrdtest.Start()
 	if err == nil && d != nil {
 		testCfg = Config{Socket: d.Socket, Namespace: d.Namespace, StateDir: d.StateDir}
@@ -40,6 +45,7 @@ func TestMain(m *testing.M) {
 		if d != nil {
 			d.Stop()
 		}
+		f.Teardown()
 		os.Exit(1)
 	}
 	skipReason, testDaemon = skip, d
@@ -52,6 +58,7 @@ func TestMain(m *testing.M) {
 			}
 		}
 	}
+	f.Teardown()
 	os.Exit(code)
 }
 
