@@ -946,6 +946,15 @@ func TestHostileKillParent(t *testing.T) {
 			code: "import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)"},
 		hostileCase{name: "become-root", want: execution.Failed, stderr: re(`PermissionError`),
 			code: "import os\nos.setuid(0)"},
+		// No capability held (inheritable, permitted, effective, ambient),
+		// in the execution or in what it execs (no_new_privs keeps the
+		// bounding set from granting any).
+		hostileCase{name: "no-capabilities", want: execution.Finished,
+			stdout: re(`^(?:Cap(?:Inh|Prm|Eff|Amb):\t0{16}\n){8}$`),
+			code: "import subprocess\n" +
+				"caps = lambda text: ''.join(l + '\\n' for l in text.splitlines() if l.startswith('Cap') and not l.startswith('CapBnd'))\n" +
+				"print(caps(open('/proc/self/status').read()), end='')\n" +
+				"print(caps(subprocess.run(['/bin/cat', '/proc/self/status'], capture_output=True, text=True).stdout), end='')"},
 	)
 	if r := h.Stats().Restarts; r != 0 {
 		t.Errorf("the worker was restarted %d times: the code reached its zygote", r)
