@@ -195,8 +195,9 @@ func TestSandboxDaemonRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer s.Close() // last: after the pool, with the daemon back
 	p := pythonPool(t, s, 1)
+	defer p.Close()
 	lim := func(mb int64) execution.Limits {
 		return execution.Limits{WallTime: 5 * time.Second, MemoryBytes: mb << 20, Pids: 32}
 	}
@@ -221,9 +222,16 @@ func TestSandboxDaemonRestart(t *testing.T) {
 	if res, err := run("print(2)", lim(200)); err != nil || res.Status != execution.Finished || string(res.Stdout) != "2\n" {
 		t.Errorf("daemon down, new limits: %v %v %q %s", err, res.Status, res.Stdout, res.Message)
 	}
-	// The worker crashes while containerd is down.
+	// The worker crashes while containerd is down. The kernel takes the
+	// zygote down with its init, asynchronously: wait until the shim has
+	// reaped the init, so that no execution can still reach the zygote.
 	if err := syscall.Kill(init, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
+	}
+	for end := time.Now().Add(10 * time.Second); syscall.Kill(init, 0) != syscall.ESRCH; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("container init %d still there 10s after SIGKILL", init)
+		}
 	}
 	var lastErr error
 	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
