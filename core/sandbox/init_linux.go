@@ -37,9 +37,12 @@ type initConfig struct {
 	UID int
 }
 
-// inodeLimit bounds the files on /work and /tmp: without it, empty files
+// WorkDirInodes bounds the files on /work and /tmp: without it, empty files
 // cost no bytes against size= but pin kernel memory until the worker dies.
-const inodeLimit = 16384
+const WorkDirInodes = 16384
+
+// DefaultWorkDirBytes sizes /work and /tmp when a Spec leaves it zero.
+const DefaultWorkDirBytes = 64 << 20
 
 // systemPaths are bound read-only into every sandbox: what an
 // interpreter needs to start. /etc is included for ld.so.cache, locale
@@ -235,14 +238,14 @@ func buildRoot(c *initConfig) error {
 	}
 	size := c.WorkDirBytes
 	if size <= 0 {
-		size = 64 << 20
+		size = DefaultWorkDirBytes
 	}
 	for _, m := range []struct{ dir, mode string }{{"tmp", "1777"}, {"work", "0755"}} {
 		target := filepath.Join(root, m.dir)
 		if err := os.MkdirAll(target, 0o755); err != nil {
 			return err
 		}
-		opts := fmt.Sprintf("size=%d,nr_inodes=%d,mode=%s", size, inodeLimit, m.mode)
+		opts := fmt.Sprintf("size=%d,nr_inodes=%d,mode=%s", size, WorkDirInodes, m.mode)
 		if m.dir == "work" && c.UID >= 0 {
 			// One-shot interpreters run as the execution user directly.
 			opts += fmt.Sprintf(",uid=%d,gid=%d", c.UID, c.UID)

@@ -326,7 +326,7 @@ func (w *worker) specOpts(spec sandbox.Spec) []oci.SpecOpts {
 	ro := []string{"rbind", "ro", "nosuid", "nodev"}
 	size := spec.WorkDirBytes
 	if size <= 0 {
-		size = 64 << 20
+		size = sandbox.DefaultWorkDirBytes
 	}
 	tmpfs := func(dest, mode string, size int64, inodes int, extra ...string) specs.Mount {
 		return specs.Mount{Destination: dest, Type: "tmpfs", Source: "tmpfs",
@@ -336,8 +336,8 @@ func (w *worker) specOpts(spec sandbox.Spec) []oci.SpecOpts {
 	mounts := []specs.Mount{
 		{Destination: sandbox.ContainerInitPath, Type: "bind", Source: w.s.self, Options: ro},
 		{Destination: "/.retool", Type: "bind", Source: w.dir, Options: ro},
-		tmpfs("/tmp", "1777", size, 16384),
-		tmpfs("/work", "0755", size, 16384),
+		tmpfs("/tmp", "1777", size, sandbox.WorkDirInodes),
+		tmpfs("/work", "0755", size, sandbox.WorkDirInodes),
 		// Tighter than the default spec's 64 MiB, and not executable.
 		tmpfs("/dev/shm", "1777", 16<<20, 1024, "noexec"),
 		tmpfs("/run", "0755", 1<<20, 64, "noexec"),
