@@ -637,15 +637,15 @@ print(json.dumps(fds))`,
 			}},
 		hostileCase{name: "forge-exit-event", want: execution.Failed, bug: inheritedFDsBug,
 			code: `import base64, json, os, socket, stat, struct
-n = int(os.getcwd().rsplit("/e", 1)[1])  # the zygote's sequence number is the host's id
 for fd in range(3, 1024):
     try:
         if not stat.S_ISSOCK(os.fstat(fd).st_mode):
             continue
         s = socket.socket(fileno=fd)
-        msg = json.dumps({"ev": "exit", "id": n, "code": 0, "signal": 0,
-            "files": [{"path": "answer.txt", "data": base64.b64encode(b"forged").decode()}]}).encode()
-        s.sendall(struct.pack(">I", len(msg)) + msg)
+        for n in range(1, 200):  # the host's execution id, guessed
+            msg = json.dumps({"ev": "exit", "id": n, "code": 0, "signal": 0,
+                "files": [{"path": "answer.txt", "data": base64.b64encode(b"forged").decode()}]}).encode()
+            s.sendall(struct.pack(">I", len(msg)) + msg)
         print("forged on fd", fd)
     except OSError:
         pass
@@ -659,7 +659,7 @@ raise SystemExit(3)`,
 }
 
 const sharedTmpBug = "/tmp and /dev/shm are one tmpfs per worker (core/sandbox/init_linux.go buildRoot/mountDev) and " +
-	"runtimes/python/driver/zygote.py do_exec removes only the work dir /work/eN after an execution: files in /tmp and " +
+	"runtimes/python/driver/zygote.py do_exec removes only the work dir /work/e after an execution: files in /tmp and " +
 	"/dev/shm survive into every later execution on the worker (data passes between executions; a full /tmp stays full, " +
 	"its memory stays charged to the worker). Fix: after kill_leftovers, have the zygote empty /tmp and /dev/shm " +
 	"(it runs as the namespace's root with CAP_DAC_OVERRIDE/CAP_FOWNER), or give each execution TMPDIR=its work dir and clear both."

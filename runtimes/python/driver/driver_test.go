@@ -41,6 +41,12 @@ func TestPythonSemantics(t *testing.T) {
 		{"numpy on import", "import numpy as np; print(int(np.arange(10).sum()))", "", execution.Finished, "45\n", ""},
 		{"invalid utf-8 out", "import sys; sys.stdout.buffer.write(b'\\xff\\xfe'); sys.stdout.flush()", "", execution.Finished, "\xff\xfe", ""},
 		{"unicode", "print('∑ √2 café')", "", execution.Finished, "∑ √2 café\n", ""},
+		// The child's stdio wrappers are built once in the zygote, over
+		// stand-in pipes: they must behave as the host's pipes do.
+		{"stdin is a pipe", "import sys; print(sys.stdin.seekable(), repr(sys.stdin.read()))", "a\nb\n", execution.Finished, "False 'a\\nb\\n'\n", ""},
+		{"dunder stdio", "import sys; _ = sys.__stdout__.write('o\\n'), sys.__stderr__.write('e\\n')", "", execution.Finished, "o\n", "e\n"},
+		{"stderr", "import sys; print('to stderr', file=sys.stderr)", "", execution.Finished, "", "to stderr\n"},
+		{"home is the work dir", "import os; print(os.environ['HOME'] == os.getcwd(), os.listdir('.'))", "", execution.Finished, "True []\n", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -7,8 +7,10 @@
 # the host, which reads the output directly.
 import ast
 import ctypes
+import io
 import json
 import os
+import resource
 import select
 import signal
 import socket
@@ -17,6 +19,10 @@ import sys
 import traceback
 
 WORK_ROOT = os.getcwd()
+# Every execution's work dir has this one path (each is removed before the
+# next is made), so HOME is set once here rather than in every child.
+EXEC_DIR = os.path.join(WORK_ROOT, "e")
+os.environ["HOME"] = EXEC_DIR
 EXEC_UID = int(os.environ.get("RETOOL_EXEC_UID", "-1"))
 ISOLATED = os.environ.get("RETOOL_ISOLATED") == "1"
 PRELOAD = [m for m in os.environ.get("RETOOL_PRELOAD", "").split(",") if m]
@@ -24,9 +30,14 @@ STAR = [m for m in os.environ.get("RETOOL_STAR_IMPORT", "").split(",") if m]
 FETCH_MAX = 16 << 20
 
 libc = ctypes.CDLL(None, use_errno=True)
+# Bound here, not on first use in each child: binding makes objects, and
+# every object a child makes or touches costs it a copied page.
+_prctl = libc.prctl
+_capset = libc.capset
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 # capset's arguments, built once here: a child that builds them makes two
 # ctypes array types of its own, which cost it ~0.15 ms of CPU and ~50
@@ -42,7 +53,10 @@ except OSError:
 # Processes of the same user may open a dumpable process's /proc/PID/mem;
 # executions never share the zygote's user where the host allows, and
 # this closes that door where it does not (one-id user namespaces).
-libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+_prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+# What an execution leaves running is handed to this process, not to init:
+# see kill_leftovers.
+_prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 for _m in PRELOAD:
     try:
@@ -62,7 +76,9 @@ def send(obj):
 
 
 def recv():
-    """Reads one frame and the descriptors that came with it."""
+    """Reads one frame and the descriptors that came with it. The header is
+    read on its own: descriptors ride with their frame's first byte, and a
+    larger read could take a kill frame and the next exec frame together."""
     head, fds = b"", []
     while len(head) < 4:
         msg, anc, _, _ = socket.recv_fds(sock, 4 - len(head), 8)
@@ -86,6 +102,11 @@ def remove_tree(path):
     can nest directories deeper than Python's stack) and without long
     paths: one directory descriptor at a time, climbing back through "..".
     Only called once every process of the execution is dead."""
+    try:
+        os.rmdir(path)  # most executions leave their work dir empty
+        return
+    except OSError:
+        pass
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
     try:
         fd = os.open(path, flags)
@@ -163,15 +184,30 @@ def report_exception():
     traceback.print_exception(etype, value, tb, file=sys.stderr)
 
 
-def setup_identity(req, wd):
-    """In a forked child: own session, limits, the execution user, work dir."""
-    import resource
+RLIMITS = (("cpu", resource.RLIMIT_CPU), ("fsize", resource.RLIMIT_FSIZE),
+           ("nofile", resource.RLIMIT_NOFILE), ("nproc", resource.RLIMIT_NPROC),
+           ("as", resource.RLIMIT_AS))
 
-    sock_keep = req.get("op") == "session"
-    if not sock_keep:
-        sock.close()
+
+def rlimits(req, session):
+    """The (resource, (soft, hard)) pairs a child sets, worked out in the
+    zygote: the less a child does before user code, the fewer pages it
+    copies."""
+    rl = req.get("rlimits", {})
+    out = [(resource.RLIMIT_CORE, (0, 0))]
+    for name, key in RLIMITS:
+        v = rl.get(name, 0)
+        if v > 0 and not (session and name == "cpu"):  # a session sets cpu per execution
+            out.append((key, (v, v + 1 if name == "cpu" else v)))
+    return out
+
+
+def setup_identity(limits, wd, session):
+    """In a forked child: own session, limits, the execution user, work dir.
+    An execution's child keeps the zygote's HOME (its work dir's fixed
+    path); a session's gets its own."""
     os.setsid()
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     try:
         # The OOM killer takes the execution, not the zygote. (os.open: a
         # Python file object here costs a child ~150 µs more.)
@@ -183,20 +219,12 @@ def setup_identity(req, wd):
     # Below the zygote in its own cgroup: a fork bomb's hundred spinning
     # processes must not starve the zygote that has to kill them.
     os.setpriority(os.PRIO_PROCESS, 0, 10)
-    rl = dict(req.get("rlimits", {}))
-    if sock_keep:
-        rl.pop("cpu", None)  # set per execution by the session
-    for name, key in (("cpu", resource.RLIMIT_CPU), ("fsize", resource.RLIMIT_FSIZE),
-                      ("nofile", resource.RLIMIT_NOFILE), ("nproc", resource.RLIMIT_NPROC),
-                      ("as", resource.RLIMIT_AS)):
-        v = rl.get(name, 0)
-        if v > 0:
-            hard = v + 1 if name == "cpu" else v
-            resource.setrlimit(key, (v, hard))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    for key, value in limits:
+        resource.setrlimit(key, value)
     drop_capabilities()
     os.chdir(wd)
-    os.environ["HOME"] = wd
+    if session:
+        os.environ["HOME"] = wd
 
 
 def drop_capabilities():
@@ -209,29 +237,54 @@ def drop_capabilities():
         # set. With an execution user of its own, setuid clears every
         # capability and no_new_privs keeps exec from granting any.
         for cap in range(CAP_LAST + 1):
-            libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+            _prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
     if EXEC_UID >= 0:
         os.setgroups([])
         os.setgid(EXEC_UID)
         os.setuid(EXEC_UID)
-    if libc.capset(_CAP_HEADER, _CAP_NONE) != 0:
+    if _capset(_CAP_HEADER, _CAP_NONE) != 0:
         raise OSError(ctypes.get_errno(), "capset")
 
 
-def setup_stdio(fds):
-    """Makes the host's pipes this process's stdin, stdout and stderr."""
-    import io
+def prepare_stdio():
+    """Builds, once, the stdin, stdout and stderr every child uses: fds 0-2
+    become stand-in pipes, which each child replaces with the host's by
+    dup2, so the wrappers over them are made here and not in every child
+    (where they cost ~50 copied pages). A wrapper remembers whether its
+    file was seekable when it was made: over a pipe, like the host's. The
+    zygote's own messages go on to the stream it started with."""
+    log = io.TextIOWrapper(io.FileIO(os.dup(2), "w"), encoding="utf-8",
+                           errors="backslashreplace", write_through=True)
+    for fd in (0, 1, 2):
+        r, w = os.pipe()
+        os.dup2(r if fd == 0 else w, fd)
+        os.close(r)
+        os.close(w)
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = new_stdio()
+    sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, log, log
 
+
+def new_stdio():
+    return (io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8", errors="replace"),
+            io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
+                             errors="backslashreplace", write_through=True),
+            io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                             errors="backslashreplace", write_through=True))
+
+
+def setup_stdio(fds, fresh):
+    """Makes the host's pipes this process's stdin, stdout and stderr. A
+    session's executions get fresh wrappers each: one must not read what
+    the last left in stdin's buffer."""
     for target, fd in enumerate(fds[:3]):
         os.dup2(fd, target)
     for fd in fds:
         if fd > 2:
             os.close(fd)
-    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8", errors="replace")
-    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
-                                  errors="backslashreplace", write_through=True)
-    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
-                                  errors="backslashreplace", write_through=True)
+    if fresh:
+        sys.stdin, sys.stdout, sys.stderr = new_stdio()
+    else:
+        sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__
 
 
 def write_files(req, wd):
@@ -267,11 +320,11 @@ def run_request(req, g, shown=None):
     return code & 0xFF
 
 
-def child_main(req, fds, wd, g):
+def child_main(req, limits, fds, wd, g):
     code = 1
     try:
-        setup_identity(req, wd)
-        setup_stdio(fds)
+        setup_identity(limits, wd, False)
+        setup_stdio(fds, False)
         # Nothing but stdio reaches user code (the host socket least of all).
         os.closerange(3, 1 << 20)
         write_files(req, wd)
@@ -287,10 +340,9 @@ def child_main(req, fds, wd, g):
 def session_main(req, wd):
     """A session: one long-lived child that keeps its globals across
     executions. It takes over the control socket; the zygote only waits."""
-    import resource
-
     try:
-        setup_identity(req, wd)
+        setup_identity(rlimits(req, True), wd, True)
+        _prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     except BaseException as e:
         send({"ev": "exit", "id": req.get("id"), "error": "session setup: %s" % e})
         os._exit(1)
@@ -315,7 +367,7 @@ def session_main(req, wd):
             resource.setrlimit(resource.RLIMIT_CPU, (used + cpu, resource.RLIM_INFINITY))
         ev = {"ev": "exit", "id": msg.get("id"), "code": 1, "signal": 0}
         try:
-            setup_stdio(fds)
+            setup_stdio(fds, True)
             write_files(msg, wd)
             shown = []
             ev["code"] = run_request(msg, g, shown)
@@ -334,9 +386,47 @@ def session_main(req, wd):
         send(ev)
 
 
+def children():
+    """This process's children, or None where the kernel does not list them."""
+    try:
+        fd = os.open("/proc/thread-self/children", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        data = b""
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    return [int(p) for p in data.split()]
+
+
+def reap():
+    """Collects the exit status of every child already dead."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 def kill_leftovers(child, keep=()):
-    """Kills what an execution left behind: daemons, stopped or zombie kin."""
-    if not ISOLATED:
+    """Kills what an execution left behind: daemons, stopped or zombie kin.
+    This process is a child subreaper, so whatever outlived the execution's
+    process was handed to it: no children means nothing left, which one
+    small read tells (listing /proc cost ~80 µs an execution). Otherwise
+    every process but the spared ones is killed (the whole namespace when
+    isolated; else this process's descendants, which reach it as their
+    parents die) until none is left."""
+    kids = children()
+    if kids is not None and not kids:
+        return
+    if kids is None and not ISOLATED:
         try:
             os.killpg(child, signal.SIGKILL)
         except OSError:
@@ -344,7 +434,10 @@ def kill_leftovers(child, keep=()):
         return
     spared = {1, os.getpid()} | set(keep)
     for _ in range(1000):
-        others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in spared]
+        if ISOLATED:
+            others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in spared]
+        else:
+            others = children() or []
         if not others:
             return
         for p in others:
@@ -352,6 +445,7 @@ def kill_leftovers(child, keep=()):
                 os.kill(p, signal.SIGKILL)
             except OSError:
                 pass
+        reap()
         select.select([], [], [], 0.001)
     raise RuntimeError("leftover processes survive SIGKILL")
 
@@ -481,15 +575,25 @@ def wait_child(pid, req_id):
     return status, ru
 
 
-def do_exec(req, fds, seq):
-    wd = os.path.join(WORK_ROOT, "e%d" % seq)
-    os.mkdir(wd, 0o700)
+def make_work_dir(wd, seq):
+    try:
+        os.mkdir(wd, 0o700)
+    except FileExistsError:
+        # What the last cleanup could not remove is set aside, not reused.
+        os.rename(wd, "%s.stale%d" % (wd, seq))
+        os.mkdir(wd, 0o700)
     if EXEC_UID >= 0:
         os.chown(wd, EXEC_UID, EXEC_UID)
+
+
+def do_exec(req, fds, seq):
+    wd = EXEC_DIR
+    make_work_dir(wd, seq)
+    limits = rlimits(req, False)
     g = dict(BASE_GLOBALS)
     pid = os.fork()
     if pid == 0:
-        child_main(req, fds, wd, g)
+        child_main(req, limits, fds, wd, g)
     for fd in fds:
         os.close(fd)
     status, ru = wait_child(pid, req.get("id"))
@@ -513,16 +617,12 @@ def warm_up():
     with every child instead of being rebuilt, page by copied page, in each
     one. Measured here: a child's compile went from 1.1 ms to 0.4 ms CPU."""
     import gc
-    import io
 
     saved = sys.stdout
     try:
         sys.stdout = io.StringIO()
         run_code("x = [i * i for i in range(3)]\nprint(x)\nx", dict(BASE_GLOBALS))
         run_code("y = 1", dict(BASE_GLOBALS), display=True)
-        with open(os.devnull, "wb") as f:
-            io.TextIOWrapper(io.FileIO(f.fileno(), "w", closefd=False), encoding="utf-8",
-                             errors="backslashreplace", write_through=True)
     finally:
         sys.stdout = saved
     json.loads(json.dumps({"ev": "exit", "files": [], "errors": []}))
@@ -533,6 +633,7 @@ def warm_up():
 
 
 def main():
+    prepare_stdio()
     warm_up()
     send({"ev": "ready", "pid": os.getpid(), "version": sys.version.split()[0], "exec_uid": EXEC_UID})
     seq = 0
