@@ -32,10 +32,16 @@ func (c *capture) start(stdout, stderr *os.File) {
 	go c.read(stderr, &c.err, &c.errTrunc)
 }
 
+// chunks are the readers' buffers: a fresh 64 KiB pair per execution was
+// a visible share of the host's CPU (allocating and zeroing them).
+var chunks = sync.Pool{New: func() any { return new([64 << 10]byte) }}
+
 func (c *capture) read(f *os.File, buf *bytes.Buffer, trunc *bool) {
 	defer c.wg.Done()
 	defer f.Close()
-	chunk := make([]byte, 64<<10)
+	arr := chunks.Get().(*[64 << 10]byte)
+	defer chunks.Put(arr)
+	chunk := arr[:]
 	for {
 		n, err := f.Read(chunk)
 		if n > 0 {

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -150,9 +151,10 @@ func (w *forkWorker) exitStatus() int {
 
 func (w *forkWorker) readEvents() {
 	defer close(w.events)
+	r := bufio.NewReader(w.c.c)
 	for {
 		var ev event
-		if err := w.c.recv(&ev); err != nil {
+		if err := recv(r, &ev); err != nil {
 			return
 		}
 		w.events <- ev
@@ -188,7 +190,7 @@ func (w *forkWorker) exec(ctx context.Context, req *execution.Request, lim execu
 		}
 		w.limits = want
 	}
-	io, err := newStdio()
+	io, err := newStdio(len(req.Stdin) > 0)
 	if err != nil {
 		return sandboxError("pipes: %v", err), true
 	}

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"bufio"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -43,9 +44,12 @@ func (c conn) send(v any, files ...*os.File) error {
 	return err
 }
 
-func (c conn) recv(v any) error {
+// recv reads one frame from r, which buffers a conn's reads: a frame then
+// usually takes one read, not two. Frames from a driver carry no
+// descriptors, so a buffered read loses none.
+func recv(r *bufio.Reader, v any) error {
 	var head [4]byte
-	if _, err := io.ReadFull(c.c, head[:]); err != nil {
+	if _, err := io.ReadFull(r, head[:]); err != nil {
 		return err
 	}
 	n := binary.BigEndian.Uint32(head[:])
@@ -53,7 +57,7 @@ func (c conn) recv(v any) error {
 		return fmt.Errorf("driver frame of %d bytes", n)
 	}
 	body := make([]byte, n)
-	if _, err := io.ReadFull(c.c, body); err != nil {
+	if _, err := io.ReadFull(r, body); err != nil {
 		return err
 	}
 	return json.Unmarshal(body, v)

@@ -20,7 +20,7 @@ type prespawnWorker struct {
 }
 
 func startPrespawn(ctx context.Context, p *Pool) (*prespawnWorker, error) {
-	io, err := newStdio()
+	io, err := newStdio(true) // started before its request: stdin unknown
 	if err != nil {
 		return nil, err
 	}

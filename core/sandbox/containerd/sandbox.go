@@ -557,6 +557,9 @@ func (w *worker) retryRemove() {
 func (w *worker) remove() error {
 	ctx, cancel := context.WithTimeout(w.s.c.ns(context.Background()), cleanupTimeout)
 	defer cancel()
+	if w.cg != nil {
+		w.cg.Close() // before runc removes the group
+	}
 	var errs []error
 	if w.task != nil {
 		if _, err := w.task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {

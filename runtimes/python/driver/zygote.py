@@ -453,15 +453,21 @@ def kill_leftovers(child, keep=()):
 IPC_RMID = 0
 
 
+# Made and bound once: objects made per execution cost the zygote copied
+# pages after every fork.
+_ipc_buf = (ctypes.c_int * 32)()
+_shmctl, _msgctl, _semctl = libc.shmctl, libc.msgctl, libc.semctl
+
+
 def ipc_in_use():
     """Whether the namespace holds any System V IPC object: three *_INFO
     calls, cheaper than reading /proc/sysvipc after every execution."""
-    buf = (ctypes.c_int * 32)()
-    if libc.shmctl(0, 14, buf) >= 0 and buf[0]:  # SHM_INFO: used_ids
+    buf = _ipc_buf
+    if _shmctl(0, 14, buf) >= 0 and buf[0]:  # SHM_INFO: used_ids
         return True
-    if libc.msgctl(0, 12, buf) >= 0 and buf[0]:  # MSG_INFO: msgpool (queues in use)
+    if _msgctl(0, 12, buf) >= 0 and buf[0]:  # MSG_INFO: msgpool (queues in use)
         return True
-    if libc.semctl(0, 0, 19, buf) >= 0 and buf[7]:  # SEM_INFO: semusz (sets in use)
+    if _semctl(0, 0, 19, buf) >= 0 and buf[7]:  # SEM_INFO: semusz (sets in use)
         return True
     return False
 
