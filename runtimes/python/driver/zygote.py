@@ -607,14 +607,25 @@ def do_exec(req, fds, seq):
     files, errors = fetch(wd, req.get("fetch", []))
     remove_tree(wd)
     clean_shared()
-    ev = {"ev": "exit", "id": req.get("id"), "code": -1, "signal": 0,
-          "utime_us": int(ru.ru_utime * 1e6), "stime_us": int(ru.ru_stime * 1e6),
-          "maxrss_kb": ru.ru_maxrss, "files": files, "errors": errors}
+    code, sig = -1, 0
     if os.WIFEXITED(status):
-        ev["code"] = os.WEXITSTATUS(status)
+        code = os.WEXITSTATUS(status)
     elif os.WIFSIGNALED(status):
-        ev["signal"] = os.WTERMSIG(status)
-    send(ev)
+        sig = os.WTERMSIG(status)
+    if files or errors:
+        send({"ev": "exit", "id": req.get("id"), "code": code, "signal": sig,
+              "utime_us": int(ru.ru_utime * 1e6), "stime_us": int(ru.ru_stime * 1e6),
+              "maxrss_kb": ru.ru_maxrss, "files": files, "errors": errors})
+    else:
+        # The usual event, formatted without the JSON encoder, whose objects
+        # cost the zygote ~25 copied pages after every fork.
+        data = EXIT_EVENT % (req.get("id"), code, sig, int(ru.ru_utime * 1e6),
+                             int(ru.ru_stime * 1e6), ru.ru_maxrss)
+        sock.sendall(struct.pack(">I", len(data)) + data)
+
+
+EXIT_EVENT = (b'{"ev":"exit","id":%d,"code":%d,"signal":%d,"utime_us":%d,'
+              b'"stime_us":%d,"maxrss_kb":%d}')
 
 
 def warm_up():
