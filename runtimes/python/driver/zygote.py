@@ -559,13 +559,19 @@ def fetch(wd, names):
     return out, errors
 
 
+# One poller for the zygote's life (a select per execution made more
+# objects, each a copied page).
+_poller = select.poll()
+_poller.register(sock, select.POLLIN)
+
+
 def wait_child(pid, req_id):
     """Waits for the child while honouring kill requests from the host."""
     pidfd = os.pidfd_open(pid)
+    _poller.register(pidfd, select.POLLIN)
     try:
         while True:
-            r, _, _ = select.select([sock, pidfd], [], [])
-            if pidfd in r:
+            if any(fd == pidfd for fd, _ in _poller.poll()):
                 break
             msg, fds = recv()
             for fd in fds:
@@ -576,6 +582,7 @@ def wait_child(pid, req_id):
                 except OSError:
                     pass
     finally:
+        _poller.unregister(pidfd)
         os.close(pidfd)
     _, status, ru = os.wait4(pid, 0)
     return status, ru
