@@ -51,6 +51,13 @@ func DialOptions() []grpc.DialOption {
 // Serve runs rt as a plugin; call it from main. It returns when retool
 // stops the plugin, after closing rt if it is an io.Closer.
 func Serve(rt Runtime) {
+	// retool reads this process's stderr through a pipe; once retool has
+	// died, a log line would raise SIGPIPE, which kills a Go program
+	// writing to fd 2 unless it is notified: the plugin would then die
+	// before removing its workers' cgroups and temp dirs. Notified, the
+	// write just fails. (A handler, unlike SIG_IGN, is not inherited by
+	// the programs the sandbox starts.)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: os.Stderr, JSONFormat: true})
 	if w, ok := rt.(*WarmRuntime); ok && w.Logger == nil {
 		w.Logger = log
