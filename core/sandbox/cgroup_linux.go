@@ -157,9 +157,8 @@ func v2Resources(l Limits) *cgroup2.Resources {
 }
 
 type cgroupV1 struct {
-	cg     cgroup1.Cgroup
-	path   string
-	memDir string
+	cg   cgroup1.Cgroup
+	path string
 	// The kill counter lives only in memory.oom_control on v1.
 	oom *counterFile
 }
@@ -168,8 +167,7 @@ func newCgroupV1(cg cgroup1.Cgroup, path string) *cgroupV1 {
 	c := &cgroupV1{cg: cg, path: path}
 	for _, s := range cg.Subsystems() {
 		if p, ok := s.(interface{ Path(string) string }); ok && s.Name() == cgroup1.Memory {
-			c.memDir = p.Path(path)
-			c.oom = &counterFile{path: filepath.Join(c.memDir, "memory.oom_control")}
+			c.oom = &counterFile{path: filepath.Join(p.Path(path), "memory.oom_control")}
 		}
 	}
 	return c

@@ -45,6 +45,8 @@ func TestPythonSemantics(t *testing.T) {
 		// stand-in pipes: they must behave as the host's pipes do.
 		{"stdin is a pipe", "import sys; print(sys.stdin.seekable(), repr(sys.stdin.read()))", "a\nb\n", execution.Finished, "False 'a\\nb\\n'\n", ""},
 		{"dunder stdio", "import sys; _ = sys.__stdout__.write('o\\n'), sys.__stderr__.write('e\\n')", "", execution.Finished, "o\n", "e\n"},
+		{"no stdin", "import sys; print(repr(sys.stdin.read()))", "", execution.Finished, "''\n", ""},
+		{"input at EOF", "input()", "", execution.Failed, "", "EOFError"},
 		{"stderr", "import sys; print('to stderr', file=sys.stderr)", "", execution.Finished, "", "to stderr\n"},
 		{"home is the work dir", "import os; print(os.environ['HOME'] == os.getcwd(), os.listdir('.'))", "", execution.Finished, "True []\n", ""},
 	}
