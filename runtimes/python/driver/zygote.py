@@ -588,20 +588,22 @@ def wait_child(pid, req_id):
     return status, ru
 
 
-def make_work_dir(wd, seq):
+def make_work_dir(wd):
     try:
         os.mkdir(wd, 0o700)
     except FileExistsError:
-        # What the last cleanup could not remove is set aside, not reused.
-        os.rename(wd, "%s.stale%d" % (wd, seq))
+        # What the last cleanup left is removed now; if that fails too, the
+        # error reaches the host, which replaces the worker, rather than
+        # let the files reach this execution.
+        remove_tree(wd)
         os.mkdir(wd, 0o700)
     if EXEC_UID >= 0:
         os.chown(wd, EXEC_UID, EXEC_UID)
 
 
-def do_exec(req, fds, seq):
+def do_exec(req, fds):
     wd = EXEC_DIR
-    make_work_dir(wd, seq)
+    make_work_dir(wd)
     limits = rlimits(req, False)
     g = dict(BASE_GLOBALS)
     pid = os.fork()
@@ -660,7 +662,6 @@ def main():
     prepare_stdio()
     warm_up()
     send({"ev": "ready", "pid": os.getpid(), "version": sys.version.split()[0], "exec_uid": EXEC_UID})
-    seq = 0
     while True:
         try:
             req, fds = recv()
@@ -668,19 +669,15 @@ def main():
             return
         op = req.get("op")
         if op == "exec":
-            seq += 1
             try:
-                do_exec(req, fds, seq)
+                do_exec(req, fds)
             except Exception as e:
                 send({"ev": "exit", "id": req.get("id"), "error": "zygote: %s" % e})
         elif op == "session":
             for fd in fds:
                 os.close(fd)
-            seq += 1
-            wd = os.path.join(WORK_ROOT, "s%d" % seq)
-            os.mkdir(wd, 0o700)
-            if EXEC_UID >= 0:
-                os.chown(wd, EXEC_UID, EXEC_UID)
+            wd = os.path.join(WORK_ROOT, "s")
+            make_work_dir(wd)
             pid = os.fork()
             if pid == 0:
                 session_main(req, wd)
