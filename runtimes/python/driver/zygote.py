@@ -71,7 +71,10 @@ sock = socket.socket(fileno=3)
 
 
 def send(obj):
-    data = json.dumps(obj).encode()
+    send_frame(json.dumps(obj).encode())
+
+
+def send_frame(data):
     sock.sendall(struct.pack(">I", len(data)) + data)
 
 
@@ -628,9 +631,8 @@ def do_exec(req, fds):
     else:
         # The usual event, formatted without the JSON encoder, whose objects
         # cost the zygote ~25 copied pages after every fork.
-        data = EXIT_EVENT % (req.get("id"), code, sig, int(ru.ru_utime * 1e6),
-                             int(ru.ru_stime * 1e6), ru.ru_maxrss)
-        sock.sendall(struct.pack(">I", len(data)) + data)
+        send_frame(EXIT_EVENT % (req.get("id"), code, sig, int(ru.ru_utime * 1e6),
+                                 int(ru.ru_stime * 1e6), ru.ru_maxrss))
 
 
 EXIT_EVENT = (b'{"ev":"exit","id":%d,"code":%d,"signal":%d,"utime_us":%d,'
