@@ -49,6 +49,11 @@ func TestPythonSemantics(t *testing.T) {
 		{"input at EOF", "input()", "", execution.Failed, "", "EOFError"},
 		{"stderr", "import sys; print('to stderr', file=sys.stderr)", "", execution.Finished, "", "to stderr\n"},
 		{"home is the work dir", "import os; print(os.environ['HOME'] == os.getcwd(), os.listdir('.'))", "", execution.Finished, "True []\n", ""},
+		// The zygote raises its own OOM score around each fork so that the
+		// child inherits 1000, and lowers it again.
+		{"oom first pick", "print(open('/proc/self/oom_score_adj').read().strip())", "", execution.Finished, "1000\n", ""},
+		{"zygote not oom first pick", "import os; print(open('/proc/%d/oom_score_adj' % os.getppid()).read().strip() != '1000')", "", execution.Finished, "True\n", ""},
+		{"only stdio open", "import os; print(sorted(os.listdir('/proc/self/fd')))", "", execution.Finished, "['0', '1', '2', '3']\n", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
