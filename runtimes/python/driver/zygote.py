@@ -214,7 +214,7 @@ def rlimits(req, session):
 def setup_identity(limits, wd, session):
     """In a forked child: own session, limits, the execution user. An
     execution's child gets its work dir, stdio and OOM score from the
-    zygote (see do_exec) and keeps the zygote's HOME (the work dir's fixed
+    zygote (see fork_with) and keeps the zygote's HOME (the work dir's fixed
     path); a session's child does all of it here and gets its own HOME."""
     os.setsid()
     if not ISOLATED:
@@ -276,7 +276,7 @@ def prepare_stdio():
         os.close(r)
         os.close(w)
     # Kept to put back on 0-2 after each fork (the host's pipes are there
-    # while the zygote forks: see do_exec).
+    # while the zygote forks: see fork_with).
     STAND_INS = (os.dup(0), os.dup(1), os.dup(2))
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = new_stdio()
     sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, LOG, LOG
@@ -290,19 +290,17 @@ def new_stdio():
                              errors="backslashreplace", write_through=True))
 
 
-def setup_stdio(fds, fresh):
-    """Makes the host's pipes this process's stdin, stdout and stderr. A
-    session's executions get fresh wrappers each: one must not read what
-    the last left in stdin's buffer."""
+def setup_stdio(fds):
+    """Makes the host's pipes a session's stdin, stdout and stderr, with
+    fresh wrappers for each execution: one must not read what the last
+    left in stdin's buffer. (An execution's child inherits them: see
+    fork_with.)"""
     for target, fd in enumerate(fds[:3]):
         os.dup2(fd, target)
     for fd in fds:
         if fd > 2:
             os.close(fd)
-    if fresh:
-        sys.stdin, sys.stdout, sys.stderr = new_stdio()
-    else:
-        sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__
+    sys.stdin, sys.stdout, sys.stderr = new_stdio()
 
 
 def write_files(req, wd):
@@ -384,7 +382,7 @@ def session_main(req, wd):
             resource.setrlimit(resource.RLIMIT_CPU, (used + cpu, resource.RLIM_INFINITY))
         ev = {"ev": "exit", "id": msg.get("id"), "code": 1, "signal": 0}
         try:
-            setup_stdio(fds, True)
+            setup_stdio(fds)
             write_files(msg, wd)
             shown = []
             ev["code"] = run_request(msg, g, shown)
@@ -623,7 +621,8 @@ def fork_with(fds, wd):
     stdout and stderr and the OOM killer's first pick. The zygote sets all
     of that on itself around the fork, where it costs a few system calls,
     rather than in the child, where every call touches shared pages that
-    the child then copies (~20 fewer copied pages a child, measured)."""
+    the child then copies (measured: ~20 fewer faults and ~0.15 ms less
+    CPU an execution)."""
     try:
         os.chdir(wd)
         for target, fd in enumerate(fds[:3]):
@@ -705,9 +704,6 @@ def warm_up():
     gc.freeze()
 
 
-ZYGOTE_PID = os.getpid()
-
-
 def oom_by_zygote():
     """Whether the zygote can raise its OOM score for a fork and lower it
     again (an unprivileged process may, down to the floor a privileged
@@ -718,6 +714,10 @@ def oom_by_zygote():
         return -1, b"", False
     try:
         own = os.pread(fd, 16, 0).strip()
+    except OSError:
+        os.close(fd)
+        return -1, b"", False
+    try:
         os.pwrite(fd, b"1000", 0)
         os.pwrite(fd, own, 0)
         if os.pread(fd, 16, 0).strip() == own:
