@@ -580,7 +580,7 @@ _poller = select.poll()
 _poller.register(sock, select.POLLIN)
 
 
-def wait_child(pid, req_id):
+def wait_child(pid):
     """Waits for the child while honouring kill requests from the host."""
     pidfd = os.pidfd_open(pid)
     _poller.register(pidfd, select.POLLIN)
@@ -658,7 +658,7 @@ def do_exec(req, fds):
     pid = fork_with(fds, wd)
     if pid == 0:
         child_main(req, limits, wd, g)
-    status, ru = wait_child(pid, req.get("id"))
+    status, ru = wait_child(pid)
     kill_leftovers(pid)
     files, errors = fetch(wd, req.get("fetch", []))
     remove_tree(wd)
