@@ -74,6 +74,51 @@ func TestPythonSemantics(t *testing.T) {
 	}
 }
 
+// TestPrecompile covers sources the zygote compiles before it forks, and
+// the larger ones it leaves to the child: both must look the same to the
+// user, and nothing of one execution may reach the next.
+func TestPrecompile(t *testing.T) {
+	rt := runtimeFor(t, Python)
+	big := "x = 0\n" + strings.Repeat("x += 1\n", 12000) // > precompile's 64 KiB
+	warning := `SyntaxWarning: "is" with a literal`
+	cases := []struct {
+		name, code     string
+		status         execution.Status
+		stdout, stderr string
+		stderrCount    int // times stderr must hold stderr (0: at least once)
+	}{
+		{"compile warning reaches the execution's stderr once", "x = 1\nprint(x is 1)", execution.Finished, "True\n", warning, 1},
+		{"next execution's stderr is clean", "print(2)", execution.Finished, "2\n", "", 0},
+		{"warning in the last expression", "x = 1\nx is 1", execution.Finished, "True\n", warning, 1},
+		{"null byte", "print(1)\x00", execution.Failed, "", "ValueError: source code string cannot contain null bytes", 1},
+		{"parser out of memory", strings.Repeat("-", 60000) + "1", execution.Failed, "", "MemoryError", 1},
+		{"too deeply nested", strings.Repeat("(", 300) + strings.Repeat(")", 300), execution.Failed, "", "SyntaxError: too many nested parentheses", 1},
+		{"syntax error keeps its line", "x = 1\ny = (\n", execution.Failed, "", "line 2", 1},
+		{"big source, compiled by the child", big + "x", execution.Finished, "12000\n", "", 0},
+		{"big source's syntax error", big + "def (", execution.Failed, "", "line 12002", 1},
+		{"big source's warning", big + "print(x is 1)", execution.Finished, "False\n", warning, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := rt.Execute(context.Background(), &execution.Request{Code: c.code,
+				Limits: execution.Limits{WallTime: 10 * time.Second}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stderr := string(res.Stderr)
+			okErr := strings.Contains(stderr, c.stderr)
+			if c.stderr == "" {
+				okErr = stderr == ""
+			} else if c.stderrCount > 0 {
+				okErr = strings.Count(stderr, c.stderr) == c.stderrCount
+			}
+			if res.Status != c.status || string(res.Stdout) != c.stdout || !okErr {
+				t.Fatalf("got %s stdout %q stderr %q (%s)", res.Status, res.Stdout, stderr, res.Message)
+			}
+		})
+	}
+}
+
 func TestFilesInAndOut(t *testing.T) {
 	rt := runtimeFor(t, Options{Name: "python", Languages: []string{"python"}})
 	res, err := rt.Execute(context.Background(), &execution.Request{

@@ -166,21 +166,53 @@ def safe_path(wd, rel):
     return full
 
 
-def run_code(src, g, display=False):
-    """Runs src in globals g; a bare last expression has its value printed,
-    or, with display, returned as its repr (a notebook's text/plain)."""
+def compile_code(src):
+    """Compiles src into its body and, when the last statement is a bare
+    expression, that expression on its own (None otherwise)."""
     tree = ast.parse(src, "<code>", "exec")
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = ast.Expression(tree.body.pop().value)
-    exec(compile(tree, "<code>", "exec"), g)
+        last = compile(ast.Expression(tree.body.pop().value), "<code>", "eval")
+    return compile(tree, "<code>", "exec"), last
+
+
+def run_code(compiled, g, display=False):
+    """Runs compiled code in globals g; a bare last expression has its value
+    printed, or, with display, returned as its repr (a notebook's
+    text/plain)."""
+    body, last = compiled
+    exec(body, g)
     if last is not None:
-        value = eval(compile(last, "<code>", "eval"), g)
+        value = eval(last, g)
         if value is not None:
             if display:
                 return repr(value)
             print(value)
     return None
+
+
+# Sources up to this size are compiled by the zygote before it forks (see
+# precompile); a larger one, by its child, where the execution's limits
+# bound what compiling it costs.
+PRECOMPILE_MAX = 64 << 10
+
+
+def precompile(src):
+    """Compiles an execution's code in the zygote, before the fork: the
+    child then inherits the code objects instead of building the parser's
+    and compiler's objects on pages it must copy (measured: ~40 fewer
+    copied pages and ~0.25 ms less CPU an execution). Returns the compiled
+    code, the exception compiling raised (the child raises it as its own),
+    or None for a source the child compiles itself. Called while fd 2 is
+    already the execution's stderr, so that compile-time warnings reach
+    the user as they would from the child."""
+    if not isinstance(src, str) or len(src) > PRECOMPILE_MAX:
+        return None
+    try:
+        return compile_code(src)
+    except Exception as e:  # SyntaxError, ValueError (NUL), RecursionError, MemoryError
+        e.__traceback__ = None
+        return e
 
 
 def report_exception():
@@ -313,12 +345,17 @@ def write_files(req, wd):
             out.write(base64.b64decode(f["data"]))
 
 
-def run_request(req, g, shown=None):
-    """Runs one request's code; returns the exit code it stands for. With
-    shown (a list), a displayed last value is appended to it."""
+def run_request(req, g, shown=None, compiled=None):
+    """Runs one request's code, or what precompile made of it; returns the
+    exit code it stands for. With shown (a list), a displayed last value is
+    appended to it."""
     code = 0
     try:
-        value = run_code(req["code"], g, display=shown is not None and req.get("display", False))
+        if compiled is None:
+            compiled = compile_code(req["code"])
+        elif isinstance(compiled, BaseException):
+            raise compiled
+        value = run_code(compiled, g, display=shown is not None and req.get("display", False))
         if value is not None:
             shown.append(value)
     except SystemExit as e:
@@ -336,14 +373,14 @@ def run_request(req, g, shown=None):
     return code & 0xFF
 
 
-def child_main(req, limits, wd, g):
+def child_main(req, limits, wd, g, compiled):
     code = 1
     try:
         setup_identity(limits, wd, False)
         # Nothing but stdio reaches user code (the host socket least of all).
         os.closerange(3, 1 << 20)
         write_files(req, wd)
-        code = run_request(req, g)
+        code = run_request(req, g, compiled=compiled)
     except BaseException:
         try:
             report_exception()
@@ -616,18 +653,20 @@ def make_work_dir(wd):
         os.chown(wd, EXEC_UID, EXEC_UID)
 
 
-def fork_with(fds, wd):
+def fork_with(fds, wd, src):
     """Forks a child that starts in wd, with the host's pipes as its stdin,
-    stdout and stderr and the OOM killer's first pick. The zygote sets all
-    of that on itself around the fork, where it costs a few system calls,
-    rather than in the child, where every call touches shared pages that
-    the child then copies (measured: ~20 fewer faults and ~0.1 ms less
-    CPU an execution)."""
+    stdout and stderr, the OOM killer's first pick, and src precompiled.
+    The zygote sets all of that on itself around the fork, where it costs
+    a few system calls, rather than in the child, where every call touches
+    shared pages that the child then copies (measured: ~20 fewer faults
+    and ~0.1 ms less CPU an execution). Returns the pid and, in the child,
+    what precompile made of src."""
     try:
         os.chdir(wd)
         for target, fd in enumerate(fds[:3]):
             os.dup2(fd, target)
         sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__
+        compiled = precompile(src)
         if OOM_BY_ZYGOTE:
             os.pwrite(OOM_FD, b"1000", 0)
         pid = os.fork()
@@ -636,7 +675,8 @@ def fork_with(fds, wd):
         raise
     if pid != 0:
         restore_zygote(fds)
-    return pid
+        return pid, None
+    return pid, compiled
 
 
 def restore_zygote(fds):
@@ -655,9 +695,9 @@ def do_exec(req, fds):
     make_work_dir(wd)
     limits = rlimits(req, False)
     g = dict(BASE_GLOBALS)
-    pid = fork_with(fds, wd)
+    pid, compiled = fork_with(fds, wd, req.get("code"))
     if pid == 0:
-        child_main(req, limits, wd, g)
+        child_main(req, limits, wd, g, compiled)
     status, ru = wait_child(pid)
     kill_leftovers(pid)
     files, errors = fetch(wd, req.get("fetch", []))
@@ -693,8 +733,8 @@ def warm_up():
     saved = sys.stdout
     try:
         sys.stdout = io.StringIO()
-        run_code("x = [i * i for i in range(3)]\nprint(x)\nx", dict(BASE_GLOBALS))
-        run_code("y = 1", dict(BASE_GLOBALS), display=True)
+        run_code(compile_code("x = [i * i for i in range(3)]\nprint(x)\nx"), dict(BASE_GLOBALS))
+        run_code(compile_code("y = 1"), dict(BASE_GLOBALS), display=True)
     finally:
         sys.stdout = saved
     json.loads(json.dumps({"ev": "exit", "files": [], "errors": []}))
