@@ -29,7 +29,10 @@ runtime "python" {
   # Warm workers: executions that sleep, stop or spin until their timeout
   # hold one each, so keep more than a few above the cores.
   pool_size = 8
-  settings  = { interpreter = "/usr/bin/python3" }
+  # An execution still running after demote_after ("100ms" unless set;
+  # "off": never) gets a quarter of the CPU weight, so that under load
+  # short executions keep the cores (settings = { demote_after = "1s" }).
+  settings = { interpreter = "/usr/bin/python3" }
 
   limits {
     wall_time    = "10s"

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -213,8 +214,11 @@ func (w *forkWorker) exec(ctx context.Context, req *execution.Request, lim execu
 	if w.session {
 		stop = func() { _ = w.sb.Close() }
 	}
-	ev, k, ok := w.await(ctx, lim, cap, stop)
+	demotion := w.demoteAfter(w.p.cfg.DemoteAfter)
+	halt := func() { demotion.restore(); stop() }
+	ev, k, ok := w.await(ctx, lim, cap, halt)
 	wall := time.Since(start)
+	demotion.end()
 	drained := waitCapture(cap, io)
 	res := execution.Result{WallTime: wall}
 	res.Stdout, res.Stderr, res.StdoutTruncated, res.StderrTruncated = cap.result()
@@ -265,6 +269,60 @@ func (w *forkWorker) exec(ctx context.Context, req *execution.Request, lim execu
 		res.Message = strings.TrimPrefix(res.Message+"; output pipes held open after exit", "; ")
 	}
 	return res, true
+}
+
+// demotion lowers the worker's CPU weight once an execution has run for
+// a while (see sharesDemoted). The weight comes back when the execution
+// is killed, so that its processes die and the worker cleans up at full
+// weight; otherwise the next execution's limits restore it.
+type demotion struct {
+	w        *forkWorker
+	t        *time.Timer
+	mu       sync.Mutex
+	finished bool
+}
+
+// demoteAfter starts the watch; d < 0 or a worker without a cgroup: none.
+func (w *forkWorker) demoteAfter(d time.Duration) *demotion {
+	m := &demotion{w: w}
+	if d >= 0 && w.tracked {
+		m.t = time.AfterFunc(d, func() { m.set(sharesDemoted) })
+	}
+	return m
+}
+
+func (m *demotion) set(shares uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w := m.w
+	if m.finished || w.limits.CPUShares == shares {
+		return
+	}
+	l := w.limits
+	l.CPUShares = shares
+	if err := w.sb.SetLimits(l); err != nil {
+		w.p.log.Warn("set the CPU weight of an execution", "runtime", w.p.cfg.Name, "shares", shares, "error", err)
+		return
+	}
+	w.limits = l
+}
+
+// restore puts the weight back now (the execution is being killed).
+func (m *demotion) restore() {
+	if m.t != nil {
+		m.t.Stop()
+		m.set(sharesNormal)
+	}
+}
+
+// end stops the watch once the execution is over.
+func (m *demotion) end() {
+	if m.t != nil {
+		m.t.Stop()
+	}
+	m.mu.Lock()
+	m.finished = true
+	m.mu.Unlock()
 }
 
 type killReason int

@@ -53,6 +53,9 @@ type Config struct {
 	WorkDirBytes int64
 	AllowNetwork bool
 	Logger       hclog.Logger
+	// DemoteAfter is how long an execution runs before its worker's CPU
+	// weight is lowered (0: defaultDemoteAfter; negative: never).
+	DemoteAfter time.Duration
 }
 
 // ErrClosed is returned by a pool that has been closed.
@@ -96,6 +99,9 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	}
 	if cfg.Driver.StartTimeout == 0 {
 		cfg.Driver.StartTimeout = 60 * time.Second
+	}
+	if cfg.DemoteAfter == 0 {
+		cfg.DemoteAfter = defaultDemoteAfter
 	}
 	cfg.Defaults = cfg.Defaults.WithDefaults(execution.DefaultLimits)
 	pctx, cancel := context.WithCancel(context.Background())
@@ -286,8 +292,22 @@ func (p *Pool) Close() error {
 // sandboxLimits turns an execution's limits into the worker's cgroup
 // limits: the interpreter's own footprint plus what the code may use.
 func sandboxLimits(lim execution.Limits, baseline int64, extraPids int) sandbox.Limits {
-	return sandbox.Limits{MemoryBytes: lim.MemoryBytes + baseline, Pids: lim.Pids + extraPids, CPUs: 1}
+	return sandbox.Limits{MemoryBytes: lim.MemoryBytes + baseline, Pids: lim.Pids + extraPids, CPUs: 1, CPUShares: sharesNormal}
 }
+
+// An execution starts with the kernel's default CPU weight and is
+// demoted to a sixteenth of it once it has run for Config.DemoteAfter:
+// under contention, the short executions that make up RL traffic then
+// keep the CPUs, and a spinning, forking or allocating one only gets
+// what they leave (it still has its whole wall time).
+const (
+	sharesNormal  = 1024
+	sharesDemoted = 256
+	// defaultDemoteAfter is well above a short execution's time on a
+	// loaded host (print(1+1) takes 5-40 ms at 64 requests in flight on
+	// 2 cores) and well below a wall-time limit.
+	defaultDemoteAfter = 100 * time.Millisecond
+)
 
 // stdio holds an execution's three stdio descriptors: pipes, except an
 // empty stdin, which is /dev/null (inW nil).

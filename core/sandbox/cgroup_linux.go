@@ -133,9 +133,16 @@ func OCIResources(l Limits) *specs.LinuxResources {
 		n := int64(l.Pids)
 		r.Pids = &specs.LinuxPids{Limit: &n}
 	}
+	if l.CPUs > 0 || l.CPUShares > 0 {
+		r.CPU = &specs.LinuxCPU{}
+	}
 	if l.CPUs > 0 {
 		q, p := int64(l.CPUs*cpuPeriod), uint64(cpuPeriod)
-		r.CPU = &specs.LinuxCPU{Quota: &q, Period: &p}
+		r.CPU.Quota, r.CPU.Period = &q, &p
+	}
+	if l.CPUShares > 0 {
+		sh := l.CPUShares
+		r.CPU.Shares = &sh
 	}
 	return r
 }
@@ -149,11 +156,24 @@ func v2Resources(l Limits) *cgroup2.Resources {
 	if l.Pids > 0 {
 		r.Pids = &cgroup2.Pids{Max: int64(l.Pids)}
 	}
+	if l.CPUs > 0 || l.CPUShares > 0 {
+		r.CPU = &cgroup2.CPU{}
+	}
 	if l.CPUs > 0 {
 		q, p := int64(l.CPUs*cpuPeriod), uint64(cpuPeriod)
-		r.CPU = &cgroup2.CPU{Max: cgroup2.NewCPUMax(&q, &p)}
+		r.CPU.Max = cgroup2.NewCPUMax(&q, &p)
+	}
+	if l.CPUShares > 0 {
+		w := v2Weight(l.CPUShares)
+		r.CPU.Weight = &w
 	}
 	return r
+}
+
+// v2Weight scales cpu.shares (default 1024) to cpu.weight (default 100,
+// range 1-10000), so that the default maps onto the default.
+func v2Weight(shares uint64) uint64 {
+	return min(max(shares*100/1024, 1), 10000)
 }
 
 type cgroupV1 struct {

@@ -88,6 +88,11 @@ type Limits struct {
 	Pids        int
 	// CPUs is the share of CPU the worker may use (1.0 = one core).
 	CPUs float64
+	// CPUShares is the worker's weight against the host's other
+	// processes when the CPUs are contended, in cgroup v1's unit
+	// (cpu.shares; the kernel's default is 1024, cgroup v2's weight is
+	// scaled from it); 0 leaves it unset.
+	CPUShares uint64
 }
 
 // Usage is what the kernel accounted for a worker.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -69,6 +70,10 @@ func (w *WarmRuntime) Configure(ctx context.Context, s Settings) error {
 		}
 		values["image"] = img
 	}
+	demote, err := demoteAfter(values["demote_after"])
+	if err != nil {
+		return fmt.Errorf("%w: %s runtime: %v", execution.ErrInvalid, w.Meta.Name, err)
+	}
 	driver, err := w.Driver(values)
 	if err != nil {
 		return fmt.Errorf("configure %s runtime: %w", w.Meta.Name, err)
@@ -85,7 +90,7 @@ func (w *WarmRuntime) Configure(ctx context.Context, s Settings) error {
 	p, err := pool.New(ctx, pool.Config{
 		Name: w.Meta.Name, Size: s.PoolSize, Sandbox: sb, Driver: driver,
 		Defaults: s.DefaultLimits, WorkDirBytes: s.Sandbox.WorkDirBytes,
-		AllowNetwork: s.Sandbox.AllowNetwork, Logger: log,
+		AllowNetwork: s.Sandbox.AllowNetwork, Logger: log, DemoteAfter: demote,
 	})
 	if err != nil {
 		closeSandbox(sb)
@@ -290,4 +295,21 @@ func Interpreter(values map[string]string, def string) (string, error) {
 		return "", fmt.Errorf("interpreter %s is not an executable file", path)
 	}
 	return path, nil
+}
+
+// demoteAfter reads settings.demote_after: how long an execution runs
+// before its CPU weight is lowered ("" for the pool's default, "off" for
+// never).
+func demoteAfter(v string) (time.Duration, error) {
+	switch v {
+	case "":
+		return 0, nil
+	case "off":
+		return -1, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("settings.demote_after = %q: want a positive duration such as \"100ms\", or \"off\"", v)
+	}
+	return d, nil
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/retool-rl/retool/core/execution"
 	"github.com/retool-rl/retool/core/pool"
@@ -25,6 +26,10 @@ func TestConfigureSandboxErrors(t *testing.T) {
 			`sandbox backend "docker" is not available in this runtime (native, containerd, none)`},
 		{"image without containerd", Settings{Values: map[string]string{"image": "retool.local/py:1"}}, true,
 			`settings.image names a container image, which only sandbox.backend = "containerd" uses`},
+		{"demote_after not a duration", Settings{Values: map[string]string{"demote_after": "soon"}}, true,
+			`test runtime: settings.demote_after = "soon": want a positive duration such as "100ms", or "off"`},
+		{"demote_after negative", Settings{Values: map[string]string{"demote_after": "-1s"}}, true,
+			`settings.demote_after = "-1s"`},
 		{"containerd not running", Settings{Sandbox: SandboxSettings{Backend: "containerd",
 			Containerd: ContainerdSettings{Socket: missing}}}, false,
 			"configure test runtime: containerd: connect unix://" + missing + ": no such socket; is containerd running?"},
@@ -43,5 +48,20 @@ func TestConfigureSandboxErrors(t *testing.T) {
 				t.Errorf("errors.Is(ErrInvalid) = %v, want %v", !tt.invalid, tt.invalid)
 			}
 		})
+	}
+}
+
+func TestDemoteAfterSetting(t *testing.T) {
+	cases := map[string]time.Duration{"": 0, "off": -1, "250ms": 250 * time.Millisecond, "2s": 2 * time.Second}
+	for in, want := range cases {
+		got, err := demoteAfter(in)
+		if err != nil || got != want {
+			t.Errorf("demoteAfter(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"0", "0s", "-5ms", "fast", "100"} {
+		if _, err := demoteAfter(in); err == nil {
+			t.Errorf("demoteAfter(%q) accepted", in)
+		}
 	}
 }
