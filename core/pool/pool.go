@@ -53,8 +53,9 @@ type Config struct {
 	WorkDirBytes int64
 	AllowNetwork bool
 	Logger       hclog.Logger
-	// DemoteAfter is how long an execution runs before its worker's CPU
-	// weight is lowered (0: defaultDemoteAfter; negative: never).
+	// DemoteAfter is how long an execution on a fork-server worker runs
+	// before the worker's CPU weight is lowered (0: defaultDemoteAfter;
+	// negative: never). Prespawn workers are not demoted.
 	DemoteAfter time.Duration
 }
 
@@ -295,8 +296,10 @@ func sandboxLimits(lim execution.Limits, baseline int64, extraPids int) sandbox.
 	return sandbox.Limits{MemoryBytes: lim.MemoryBytes + baseline, Pids: lim.Pids + extraPids, CPUs: 1, CPUShares: sharesNormal}
 }
 
-// An execution starts with the kernel's default CPU weight and is
-// demoted to a sixteenth of it once it has run for Config.DemoteAfter:
+// An execution on a fork-server worker starts with the kernel's default
+// CPU weight and is demoted to a quarter of it once it has run for
+// Config.DemoteAfter (a sixteenth left a killed fork bomb seconds to
+// clean up under load):
 // under contention, the short executions that make up RL traffic then
 // keep the CPUs, and a spinning, forking or allocating one only gets
 // what they leave (it still has its whole wall time).
