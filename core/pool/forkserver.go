@@ -295,7 +295,8 @@ func (m *demotion) set(shares uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	w := m.w
-	if m.finished || w.limits.CPUShares == shares {
+	// A closing pool is removing the cgroups: nothing to set, no warning.
+	if m.finished || w.limits.CPUShares == shares || w.p.ctx.Err() != nil {
 		return
 	}
 	l := w.limits
