@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/retool-rl/retool/core/sysmon"
 )
 
 // config is every knob of the harness; it is filled from the flags.
@@ -60,6 +62,11 @@ type config struct {
 }
 
 func main() {
+	// The same scheduler setting as retool serve (see package sysmon), so
+	// that the baseline's server and the client are not the slower for it.
+	if err := sysmon.Reexec(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/serve: warning:", err)
+	}
 	cfg, err := parseFlags(os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/serve:", err)

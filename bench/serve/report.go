@@ -64,6 +64,9 @@ type machine struct {
 	// LoadAvg is /proc/loadavg when the run started: anything else busy
 	// on the machine skews the numbers.
 	LoadAvg string `json:"loadavg_at_start"`
+	// GODEBUG is the harness's (so the baseline's and the client's) and,
+	// inherited, the server's and its plugins'.
+	GODEBUG string `json:"godebug"`
 }
 
 func newReport(cfg config) *report {
@@ -71,7 +74,7 @@ func newReport(cfg config) *report {
 }
 
 func describeMachine() machine {
-	m := machine{NumCPU: runtime.NumCPU(), Go: runtime.Version()}
+	m := machine{NumCPU: runtime.NumCPU(), Go: runtime.Version(), GODEBUG: os.Getenv("GODEBUG")}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = "Linux " + strings.TrimSpace(string(b))
 	}
@@ -148,6 +151,7 @@ func (r *report) header(b *strings.Builder) {
 		mode, c.CellDuration, repeats(c.Repeat), c.Drain, c.Timeout, c.MaxRetries, pool)
 	fmt.Fprintf(b, "- Baseline: a fresh `%s` per request behind the same HTTP API (what SandboxFusion does), at most %d at once, **with no isolation at all** — which flatters it.\n",
 		c.Python, c.BaselineProcs)
+	fmt.Fprintf(b, "- GODEBUG of the harness (its client and the baseline) and of retool serve: `%s`.\n", m.GODEBUG)
 	fmt.Fprintf(b, "- Before each load cell the harness waits (up to %s) for the CPUs to be idle; cells where they were not are flagged under their table.\n", c.Settle)
 	fmt.Fprintf(b, "- exec/s counts correct answers only; latencies (ms) are client-side, 429 waits included; requests cut at the end of a cell count at the time they were cut, which makes the percentiles they reach lower bounds (marked ≥); errors = answered wrongly or not at all (cut ones not included).\n\n")
 }

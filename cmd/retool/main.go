@@ -28,6 +28,7 @@ import (
 	"github.com/retool-rl/retool/core/job"
 	"github.com/retool-rl/retool/core/orchestrator"
 	"github.com/retool-rl/retool/core/server"
+	"github.com/retool-rl/retool/core/sysmon"
 	"github.com/retool-rl/retool/plugins/install"
 	"github.com/retool-rl/retool/plugins/sdk"
 	"github.com/retool-rl/retool/trainer/model"
@@ -322,6 +323,9 @@ func (a *app) serveCmd() *cobra.Command {
 		Short: "Serve executions over HTTP: SandboxFusion's /run_code and /run_jupyter, retool's /v1 API, /metrics",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// The server wakes about once an execution: see package sysmon.
+			// Before anything starts; on failure it serves as it is.
+			sysmonErr := sysmon.Reexec()
 			cfg, err := a.config("")
 			if err != nil {
 				return err
@@ -332,6 +336,9 @@ func (a *app) serveCmd() *cobra.Command {
 			log := a.logger(cfg)
 			if cfg.LogLevel == "info" {
 				log.SetLevel(hclog.Info)
+			}
+			if sysmonErr != nil {
+				log.Warn("serving without the scheduler setting", "error", sysmonErr)
 			}
 			o := orchestrator.New(cfg, a.dir(cfg), log)
 			defer o.Close()

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/retool-rl/retool/core/sysmon"
 	"github.com/retool-rl/retool/trainer/eval"
 )
 
@@ -380,6 +381,13 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	c := newCLI(t)
 	c.must("plugin", "install", filepath.Join(binDir, "retool-runtime-python"))
 	url, cmd := c.serve(t)
+	// The server re-executed itself with the scheduler setting (package
+	// sysmon) and is still the process started, which SIGTERM reaches.
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", cmd.Process.Pid))
+	want := sysmon.Env(os.Environ())
+	if err != nil || !strings.Contains("\x00"+string(env), "\x00"+want[len(want)-1]+"\x00") {
+		t.Errorf("retool serve's environment lacks %s (%v)", want[len(want)-1], err)
+	}
 	type answer struct {
 		code int
 		body string

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"sort"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/retool-rl/retool/core/config"
 	"github.com/retool-rl/retool/core/execution"
+	"github.com/retool-rl/retool/core/sysmon"
 	"github.com/retool-rl/retool/plugins/install"
 	"github.com/retool-rl/retool/plugins/sdk"
 )
@@ -227,10 +229,15 @@ func (o *Orchestrator) launch(ctx context.Context, m *install.Manifest) (*runtim
 	// SIGTERM when retool dies, however it dies: the plugin then closes its
 	// workers and removes their cgroups instead of running on as an orphan.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	// A plugin wakes about once an execution: see package sysmon. The host
+	// environment goes in here, not through go-plugin, whose copy of it
+	// would come last and override GODEBUG.
+	cmd.Env = sysmon.Env(os.Environ())
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		Plugins:          plugin.PluginSet{sdk.PluginName: &sdk.RuntimePlugin{}},
 		Cmd:              cmd,
+		SkipHostEnv:      true,
 		SecureConfig:     &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,

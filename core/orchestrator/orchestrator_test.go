@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/retool-rl/retool/core/config"
 	"github.com/retool-rl/retool/core/execution"
+	"github.com/retool-rl/retool/core/sysmon"
 	"github.com/retool-rl/retool/plugins/install"
 	"github.com/retool-rl/retool/plugins/sdk"
 )
@@ -250,5 +252,36 @@ func TestConcurrentExecutions(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// A plugin starts with the scheduler setting added to the host's GODEBUG
+// (see package sysmon), the host's own GODEBUG values kept.
+func TestPluginGetsSchedulerSetting(t *testing.T) {
+	t.Setenv("GODEBUG", "madvdontneed=1")
+	d, _ := installPython(t)
+	o := newOrchestrator(t, d)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := o.Execute(ctx, &execution.Request{Language: "python", Code: "pass"}); err != nil {
+		t.Fatal(err)
+	}
+	pid := o.Pid("python")
+	if pid == 0 {
+		t.Fatal("no python plugin running")
+	}
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, kv := range strings.Split(string(env), "\x00") {
+		if strings.HasPrefix(kv, "GODEBUG=") {
+			got = append(got, kv)
+		}
+	}
+	want := "GODEBUG=madvdontneed=1," + sysmon.Setting
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("plugin environment has %q, want exactly %q", got, want)
 	}
 }
