@@ -30,7 +30,7 @@ runtime "python" {
   # hold one each, so keep more than a few above the cores.
   pool_size = 8
   # An execution still running after demote_after ("100ms" unless set;
-  # "off": never) gets a quarter of the CPU weight, so that under load
+  # "off": never) gets a sixteenth of the CPU weight, so that under load
   # short executions keep the cores (settings = { demote_after = "1s" }).
   settings = { interpreter = "/usr/bin/python3" }
 
