@@ -302,11 +302,13 @@ func sandboxLimits(lim execution.Limits, baseline int64, extraPids int) sandbox.
 // up RL traffic then keep the CPUs, and a spinning, forking or
 // allocating one only gets what they leave (it still has its whole wall
 // time). Hostile runs, normal p99 attacked/quiet: a quarter 1.66-2.02×,
-// a sixteenth 1.71-1.73×, a 64th 1.50-1.74× (the last starves a long
-// legitimate computation under load more than the gain is worth). A
+// a sixteenth 1.71-1.86×, a 64th 1.50-1.74×. CPU-bound executions run
+// many at once pay for it, as the old ones yield to the young: 50 ms
+// loops at concurrency 8 had a p99 of ~0.5 s with a quarter and ~1 s
+// with a sixteenth (such workloads want demote_after = "off"). A
 // killed execution gets its weight back first, and the zygote kills an
 // isolated worker's processes at once (kill(-1)), so a bomb is gone
-// within ~0.2 s of its wall time.
+// within ~0.5 s of its wall time.
 const (
 	sharesNormal  = 1024
 	sharesDemoted = 64
