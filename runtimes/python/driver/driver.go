@@ -65,6 +65,13 @@ func Runtime(o Options) *sdk.WarmRuntime {
 				Env: []string{
 					"RETOOL_PRELOAD=" + strings.Join(preload, ","),
 					"RETOOL_STAR_IMPORT=" + strings.Join(o.StarImport, ","),
+					// The zygote's shared objects resolve every symbol as
+					// they load, once: lazily bound, each child resolved
+					// the ones it first called and copied the pages of
+					// the tables it wrote (13 of ~377 faults an execution).
+					// The zygote drops it from the environment user code
+					// sees.
+					"LD_BIND_NOW=1",
 				},
 				Files: map[string][]byte{"zygote.py": zygote},
 			}, nil

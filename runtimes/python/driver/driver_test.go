@@ -54,6 +54,9 @@ func TestPythonSemantics(t *testing.T) {
 		{"input at EOF", "input()", "", execution.Failed, "", "EOFError"},
 		{"stderr", "import sys; print('to stderr', file=sys.stderr)", "", execution.Finished, "", "to stderr\n"},
 		{"home is the work dir", "import os; print(os.environ['HOME'] == os.getcwd(), os.listdir('.'))", "", execution.Finished, "True []\n", ""},
+		// The zygote loads with LD_BIND_NOW; the programs user code runs
+		// must not.
+		{"no LD_BIND_NOW for user code", "import os, subprocess; print('LD_BIND_NOW' in os.environ, subprocess.run(['env'], capture_output=True, text=True).stdout.count('LD_BIND_NOW'))", "", execution.Finished, "False 0\n", ""},
 		// The zygote raises its own OOM score around each fork so that the
 		// child inherits 1000, and lowers it again.
 		{"oom first pick", "print(open('/proc/self/oom_score_adj').read().strip())", "", execution.Finished, "1000\n", ""},

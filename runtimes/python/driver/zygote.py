@@ -28,6 +28,9 @@ ISOLATED = os.environ.get("RETOOL_ISOLATED") == "1"
 PRELOAD = [m for m in os.environ.get("RETOOL_PRELOAD", "").split(",") if m]
 STAR = [m for m in os.environ.get("RETOOL_STAR_IMPORT", "").split(",") if m]
 FETCH_MAX = 16 << 20
+# Set by the host for this process's own loading (see driver.go), not for
+# the programs an execution starts.
+os.environ.pop("LD_BIND_NOW", None)
 
 libc = ctypes.CDLL(None, use_errno=True)
 # Bound here, not on first use in each child: binding makes objects, and
