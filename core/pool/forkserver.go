@@ -286,17 +286,24 @@ type demotion struct {
 func (w *forkWorker) demoteAfter(d time.Duration) *demotion {
 	m := &demotion{w: w}
 	if d >= 0 && w.tracked {
-		m.t = time.AfterFunc(d, func() { m.set(sharesDemoted) })
+		m.t = time.AfterFunc(d, func() { m.set(sharesDemoted, false) })
 	}
 	return m
 }
 
-func (m *demotion) set(shares uint64) {
+// set gives the worker shares unless the watch is over; final ends the
+// watch in the same step, so that a demotion already under way cannot
+// land after it.
+func (m *demotion) set(shares uint64, final bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.finished {
+		return
+	}
+	m.finished = final
 	w := m.w
 	// A closing pool is removing the cgroups: nothing to set, no warning.
-	if m.finished || w.limits.CPUShares == shares || w.p.ctx.Err() != nil {
+	if w.limits.CPUShares == shares || w.p.ctx.Err() != nil {
 		return
 	}
 	l := w.limits
@@ -312,7 +319,7 @@ func (m *demotion) set(shares uint64) {
 func (m *demotion) restore() {
 	if m.t != nil {
 		m.t.Stop()
-		m.set(sharesNormal)
+		m.set(sharesNormal, true)
 	}
 }
 
